@@ -1,0 +1,346 @@
+"""Turn a raw identity-folder dataset into aligned 112x112 crops (``lrface-prepare``).
+
+``SRC/<identity>/<image>`` -> ``DST/<identity>/<stem>.jpg`` plus ``DST/manifest.csv`` with one
+row per source image (``source,output,status,score`` and extra columns). Status is ``ok``,
+``no_face`` or ``unreadable``.
+
+Robustness, because real datasets are dirty and runs get killed:
+
+* every crop is written atomically (temp file + rename), and its manifest row is appended
+  and flushed only after the crop is on disk, so a killed run never leaves a half-written
+  image or a row pointing at nothing;
+* a rerun resumes: finished rows are kept (``ok`` rows only if their crop still exists), a
+  torn last line is dropped, and only the rest is processed;
+* a bad image becomes a row with a status and a message, never a crash of the run;
+* settings are recorded in ``DST/prepare.json``; resuming with different settings is refused
+  rather than silently mixing two kinds of crops.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import multiprocessing as mp
+import os
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from lrface.data.folder import Sample, scan_identity_folders
+from lrface.errors import DatasetLayoutError, ImageReadError
+
+log = logging.getLogger(__name__)
+
+PathLike = Union[str, Path]
+MANIFEST = "manifest.csv"
+SETTINGS = "prepare.json"
+#: Contract columns first (DESIGN.md), then extras useful for auditing and re-alignment.
+COLUMNS = ["source", "output", "status", "score", "num_faces", "landmarks", "message"]
+STATUSES = ("ok", "no_face", "unreadable")
+
+
+@dataclass(frozen=True)
+class PrepareSettings:
+    """Everything that changes what a crop looks like; a resumed run must match it."""
+
+    size: Tuple[int, int] = (112, 112)
+    policy: str = "largest"
+    min_face_size: int = 20
+    thresholds: Tuple[float, float, float] = (0.6, 0.7, 0.7)
+    pad_retry: float = 0.3
+    quality: int = 95
+    landmarks_file: Optional[str] = None
+
+
+@dataclass
+class PrepareSummary:
+    """What a run did; also written to ``DST/prepare.json``."""
+
+    total: int
+    counts: Dict[str, int]
+    processed: int  # rows produced by this run (the rest were resumed)
+    seconds: float
+    images_per_second: float
+    dst: str
+    settings: Dict[str, object] = field(default_factory=dict)
+
+    @property
+    def ok_fraction(self) -> float:
+        return self.counts.get("ok", 0) / self.total if self.total else 0.0
+
+    def format(self) -> str:
+        parts = ", ".join(f"{s}={self.counts.get(s, 0)}" for s in STATUSES)
+        return (
+            f"{self.total} images: {parts} ({100 * self.ok_fraction:.2f}% aligned); "
+            f"this run processed {self.processed} in {self.seconds:.1f}s "
+            f"({self.images_per_second:.1f} images/s); manifest: {Path(self.dst) / MANIFEST}"
+        )
+
+
+# --------------------------------------------------------------------------- manifest I/O
+
+
+def _read_manifest(path: Path) -> List[Dict[str, str]]:
+    """Rows of an existing manifest; a torn last line (killed mid-write) is dropped."""
+    if not path.exists():
+        return []
+    text = path.read_text(encoding="utf-8")
+    if text and not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]
+    rows = list(csv.DictReader(io.StringIO(text)))
+    return [r for r in rows if r.get("source") and r.get("status") in STATUSES]
+
+
+def _write_rows_atomic(path: Path, rows: Iterable[Dict[str, object]]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _load_landmarks(path: PathLike) -> Dict[str, np.ndarray]:
+    """``path,x1,y1,...,x5,y5`` CSV (paths relative to SRC) -> {relpath: (5, 2)}."""
+    p = Path(path)
+    if not p.is_file():
+        raise DatasetLayoutError(f"landmarks file not found: {p} (expected CSV path,x1,y1,...,x5,y5)")
+    out: Dict[str, np.ndarray] = {}
+    with open(p, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        need = ["path"] + [f"{a}{i}" for i in range(1, 6) for a in "xy"]
+        missing = [c for c in need if c not in (reader.fieldnames or [])]
+        if missing:
+            raise DatasetLayoutError(f"{p}: missing columns {missing}; expected {','.join(need)}")
+        for row in reader:
+            try:
+                pts = np.array([[float(row[f"x{i}"]), float(row[f"y{i}"])] for i in range(1, 6)])
+            except ValueError as e:
+                raise DatasetLayoutError(f"{p}: bad landmark values for {row['path']!r}: {e}") from None
+            out[Path(row["path"]).as_posix()] = pts
+    return out
+
+
+# --------------------------------------------------------------------------- worker side
+
+_DETECTOR = None
+
+
+def _worker_init(settings: PrepareSettings, threads: int) -> None:
+    """Per-process setup: one detector and a bounded thread count so workers don't oversubscribe."""
+    global _DETECTOR
+    import torch
+
+    torch.set_num_threads(max(1, threads))
+    from lrface.face.detect import MTCNN
+
+    _DETECTOR = MTCNN(min_face_size=settings.min_face_size, thresholds=settings.thresholds)
+
+
+def _fmt_landmarks(lm: np.ndarray) -> str:
+    return " ".join(f"{v:.2f}" for v in np.asarray(lm, dtype=np.float64).ravel())
+
+
+def _process(task: Tuple[str, str, str, Optional[np.ndarray], PrepareSettings]) -> Dict[str, object]:
+    """Produce one manifest row. Never raises for a bad image: the row says what happened."""
+    relpath, src, out, landmarks, settings = task
+    row: Dict[str, object] = {"source": relpath, "output": "", "status": "", "score": "",
+                              "num_faces": "", "landmarks": "", "message": ""}
+    from lrface.face.align import align
+    from lrface.face.io import read_image, write_image
+
+    try:
+        image = read_image(src)
+    except ImageReadError as e:
+        row.update(status="unreadable", message=str(e))
+        return row
+    try:
+        if landmarks is not None:
+            crop, lm, score, n = align(image, landmarks, settings.size), landmarks, "", ""
+        else:
+            from lrface.face.pipeline import detect_and_align
+
+            res = detect_and_align(image, detector=_DETECTOR, policy=settings.policy,
+                                   size=settings.size, pad_retry=settings.pad_retry)
+            if res is None:
+                row.update(status="no_face", num_faces=0, message="no face detected")
+                return row
+            crop, lm, score, n = res.image, res.face.landmarks, f"{res.face.score:.4f}", res.num_faces
+    except Exception as e:  # a bug or a pathological image must not end a 100k-image run
+        log.warning("failed on %s: %r", src, e)
+        row.update(status="unreadable", message=f"processing failed: {type(e).__name__}: {e}")
+        return row
+    write_image(out, crop, quality=settings.quality)
+    row.update(status="ok", output=Path(out).name, score=score, num_faces=n,
+               landmarks=_fmt_landmarks(lm))
+    return row
+
+
+# --------------------------------------------------------------------------- driver
+
+
+def _output_names(samples: Sequence[Sample]) -> Dict[str, str]:
+    """``<identity>/<stem>.jpg``; sources sharing a stem (a.png, a.jpg) keep their suffix."""
+    stems = Counter((s.identity, s.path.stem) for s in samples)
+    names = {}
+    for s in samples:
+        stem = s.path.stem if stems[(s.identity, s.path.stem)] == 1 else s.path.name
+        names[s.relpath] = f"{s.identity}/{stem}.jpg"
+    return names
+
+
+def _check_settings(dst: Path, settings: PrepareSettings, overwrite: bool) -> None:
+    path = dst / SETTINGS
+    if overwrite or not path.exists() or not (dst / MANIFEST).exists():
+        return
+    try:
+        old = json.loads(path.read_text()).get("settings", {})
+    except (OSError, ValueError):
+        return
+    new = json.loads(json.dumps(asdict(settings)))
+    diff = {k: (old.get(k), v) for k, v in new.items() if old.get(k) != v}
+    if diff:
+        raise ValueError(
+            f"{dst} was prepared with different settings {diff} (old, new); "
+            "use another DST or pass --overwrite to start again"
+        )
+
+
+def prepare_dataset(
+    src: PathLike,
+    dst: PathLike,
+    *,
+    settings: PrepareSettings = PrepareSettings(),
+    workers: int = 0,
+    limit: Optional[int] = None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> PrepareSummary:
+    """Detect, align and save every image of an identity-folder dataset.
+
+    Args:
+        src: ``SRC/<identity>/<image>`` dataset root.
+        dst: output root (created); must not be inside ``src``.
+        settings: crop size, multi-face policy, detector thresholds, landmark file, JPEG quality.
+        workers: worker processes; 0 = one per CPU core, 1 = in this process.
+        limit: process at most this many images (the first ones in sorted order).
+        overwrite: discard an existing manifest and start from scratch.
+        progress: show a tqdm progress bar.
+
+    Returns:
+        A :class:`PrepareSummary` over the whole manifest (resumed rows included).
+
+    Example:
+        >>> from lrface.data.prepare import prepare_dataset  # doctest: +SKIP
+        >>> prepare_dataset("raw/", "aligned/").format()    # doctest: +SKIP
+    """
+    src, dst = Path(src).resolve(), Path(dst).resolve()
+    samples = scan_identity_folders(src)
+    if dst == src or src in dst.parents:
+        raise DatasetLayoutError(f"DST {dst} must not be inside SRC {src}")
+    if limit is not None:
+        samples = samples[: max(0, limit)]
+    dst.mkdir(parents=True, exist_ok=True)
+    _check_settings(dst, settings, overwrite)
+    landmarks = _load_landmarks(settings.landmarks_file) if settings.landmarks_file else {}
+
+    _remove_stale_temp_files(dst)
+    manifest = dst / MANIFEST
+    wanted = {s.relpath for s in samples}
+    kept = [] if overwrite else [
+        r for r in _read_manifest(manifest)
+        if r["source"] in wanted and (r["status"] != "ok" or (dst / r["source"].split("/")[0] / r["output"]).is_file())
+    ]
+    done = {r["source"] for r in kept}
+    _write_rows_atomic(manifest, kept)  # drops torn lines and stale rows before appending
+    _write_settings(dst, settings, None)
+
+    names = _output_names(samples)
+    todo = [
+        (s.relpath, str(s.path), str(dst / names[s.relpath]), landmarks.get(s.relpath), settings)
+        for s in samples if s.relpath not in done
+    ]
+    for rel in {t[2] for t in todo}:
+        Path(rel).parent.mkdir(parents=True, exist_ok=True)
+    if done:
+        log.info("resuming: %d of %d images already done", len(done), len(samples))
+
+    t0 = time.perf_counter()
+    counts = Counter(r["status"] for r in kept)
+    with open(manifest, "a", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
+        for row in _run(todo, workers, settings, progress, len(samples), len(done)):
+            writer.writerow(row)
+            f.flush()  # row after crop: a killed run loses at most the rows in flight
+            counts[str(row["status"])] += 1
+    seconds = time.perf_counter() - t0
+
+    # Final, sorted manifest: deterministic output whatever the completion order was.
+    rows = sorted(_read_manifest(manifest), key=lambda r: r["source"])
+    _write_rows_atomic(manifest, rows)
+    summary = PrepareSummary(
+        total=len(rows),
+        counts={s: sum(r["status"] == s for r in rows) for s in STATUSES},
+        processed=len(todo),
+        seconds=seconds,
+        images_per_second=len(todo) / seconds if seconds > 0 and todo else 0.0,
+        dst=str(dst),
+        settings=json.loads(json.dumps(asdict(settings))),
+    )
+    _write_settings(dst, settings, summary)
+    return summary
+
+
+def _remove_stale_temp_files(dst: Path) -> None:
+    """Delete ``.<name>.*.tmp`` files a killed run left behind (atomic writes never finished)."""
+    for p in dst.rglob(".*"):
+        if p.is_file() and ".tmp" in p.name:
+            p.unlink(missing_ok=True)
+
+
+def _write_settings(dst: Path, settings: PrepareSettings, summary: Optional[PrepareSummary]) -> None:
+    from lrface import __version__
+
+    payload = {"lrface_version": __version__, "settings": asdict(settings)}
+    if summary is not None:
+        payload["summary"] = {k: v for k, v in asdict(summary).items() if k != "settings"}
+    tmp = dst / f".{SETTINGS}.tmp"
+    tmp.write_text(json.dumps(payload, indent=2, default=list))
+    os.replace(tmp, dst / SETTINGS)
+
+
+def _run(todo: list, workers: int, settings: PrepareSettings, progress: bool, total: int,
+         initial: int) -> Iterator[Dict[str, object]]:
+    from tqdm import tqdm
+
+    n = workers if workers > 0 else (os.cpu_count() or 1)
+    n = max(1, min(n, len(todo) or 1))
+    bar = tqdm(total=total, initial=initial, unit="img", disable=not progress, desc="prepare",
+               dynamic_ncols=True)
+    try:
+        if n == 1 or len(todo) < 8:
+            import torch
+
+            # Same per-process thread budget as the pool; restored so a library caller's
+            # torch setting survives.
+            threads = torch.get_num_threads()
+            _worker_init(settings, threads)
+            for t in todo:
+                yield _process(t)
+                bar.update()
+        else:
+            # spawn: torch's thread pools are not fork-safe once used.
+            ctx = mp.get_context("spawn")
+            with ctx.Pool(n, initializer=_worker_init, initargs=(settings, 1)) as pool:
+                for row in pool.imap_unordered(_process, todo, chunksize=8):
+                    yield row
+                    bar.update()
+    finally:
+        bar.close()

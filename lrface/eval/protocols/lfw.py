@@ -272,4 +272,6 @@ class LFWVerification(Protocol):
         out.update(tar_at_far(scores, pairs.labels, self.fars))
         e, t = eer(scores, pairs.labels)
         out.update(auc=roc_auc(scores, pairs.labels), eer=e, eer_threshold=t)
+        # Raw pair scores for ROC plots; underscore keys are not written to result tables.
+        out.update(_scores=scores, _labels=np.asarray(pairs.labels))
         return out

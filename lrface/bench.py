@@ -1,0 +1,309 @@
+"""The benchmark runner behind ``lrface-bench``: models x resolutions x one protocol.
+
+It sits on top of :mod:`lrface.eval` (protocols never see a model) and :mod:`lrface.models`
+(models never see a dataset): it turns a model into the protocol's ``embed_fn``, caches
+embeddings per (model, resolution, degradation, faces), times the embedding work, and
+writes ``results.csv``, ``results.json`` and a ROC/CMC plot.
+
+How a model sees faces (the runner's decision, see :mod:`lrface.eval.protocols.base`):
+
+* an LR student gets faces at its native size: LR faces of another size are resampled
+  (area when shrinking, bicubic when enlarging), HR faces are shrunk with area;
+* an HR model (teacher) gets faces at its input size: LR faces are upsampled with bicubic
+  (``cv2.INTER_CUBIC`` convention): the naive "HR model on upsampled LR" baseline.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import io
+import json
+import logging
+import os
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+
+import numpy as np
+import torch
+
+from lrface.face.degrade import Degradation, degrade
+from lrface.models.base import FaceModel, preprocess
+from lrface.models.weights import default_for_res, load_model, sha256_file
+
+log = logging.getLogger(__name__)
+
+_UP = Degradation(kernel="bicubic", antialias=False)  # cv2.INTER_CUBIC convention
+_DOWN = Degradation(kernel="area")
+
+
+def git_commit() -> str:
+    """Short commit of the lrface checkout, or ``"unknown"`` outside git."""
+    try:
+        here = Path(__file__).resolve().parent
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True,
+                             text=True, timeout=5)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def resize_to(faces: np.ndarray, size: Sequence[int]) -> np.ndarray:
+    """Resample a uint8 NHWC batch to ``size`` (h, w): area to shrink, bicubic to enlarge."""
+    h, w = int(size[0]), int(size[1])
+    if faces.shape[1:3] == (h, w):
+        return faces
+    recipe = _UP if faces.shape[1] < h else _DOWN
+    return degrade(faces, (h, w), recipe)
+
+
+@dataclass
+class BenchModel:
+    """A model as the runner uses it: a label for tables, its weights' sha256, the model."""
+
+    label: str
+    model: FaceModel
+    sha256: str
+
+    @property
+    def is_student(self) -> bool:
+        return self.model.cfg.role == "student"
+
+
+def load_bench_model(spec: str, device: str = "cpu", trust: bool = False) -> BenchModel:
+    """``NAME``, ``PATH.pt`` or ``teacher:NAME_OR_PATH`` (an HR model fed upsampled LR faces)."""
+    text = spec.split(":", 1)[1] if spec.startswith("teacher:") else spec
+    model = load_model(text, trust=trust, device=device)
+    entry = getattr(model, "weights", None)
+    sha = (entry.sha256 if entry is not None and entry.sha256 else sha256_file(entry.path)) if entry else "unknown"
+    label = Path(text).stem if Path(text).suffix == ".pt" else text
+    if model.cfg.role != "student":
+        label += " (HR model)"
+    return BenchModel(label, model, sha)
+
+
+def default_bench_model(res: Optional[int], device: str = "cpu") -> BenchModel:
+    entry = default_for_res(res)
+    model = load_model(entry.name, device=device)
+    return BenchModel(entry.name, model, entry.sha256 or "unknown")
+
+
+class EmbeddingCache:
+    """Embeddings on disk, keyed by model sha256, resolution and the exact input pixels."""
+
+    def __init__(self, folder: Optional[Path]) -> None:
+        self.folder = folder
+        self.hits = 0
+        self.misses = 0
+
+    def key(self, model_sha: str, res: Optional[int], faces: np.ndarray, extra: str = "") -> str:
+        h = hashlib.sha1(f"{model_sha}|{res}|{faces.shape}|{extra}".encode())
+        h.update(np.ascontiguousarray(faces).data)
+        return h.hexdigest()
+
+    def get(self, key: str) -> Optional[np.ndarray]:
+        if self.folder is None:
+            return None
+        f = self.folder / f"emb-{key}.npy"
+        if f.is_file():
+            try:
+                self.hits += 1
+                return np.load(f)
+            except (OSError, ValueError):
+                self.hits -= 1
+        return None
+
+    def put(self, key: str, value: np.ndarray) -> None:
+        if self.folder is None:
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = self.folder / f".emb-{key}.{os.getpid()}.tmp.npy"
+        np.save(tmp, value)
+        os.replace(tmp, self.folder / f"emb-{key}.npy")
+
+
+class EmbedFn:
+    """The protocol-facing ``embed_fn(faces, res)`` for one model, with cache and timing."""
+
+    def __init__(self, bm: BenchModel, cache: EmbeddingCache, batch_size: int = 256) -> None:
+        self.bm = bm
+        self.cache = cache
+        self.batch_size = batch_size
+        self.seconds = 0.0
+        self.images = 0
+
+    @torch.inference_mode()
+    def __call__(self, faces: np.ndarray, res: Optional[int]) -> np.ndarray:
+        m = self.bm.model
+        key = self.cache.key(self.bm.sha256, res, faces, extra=m.cfg.template)
+        hit = self.cache.get(key)
+        if hit is not None:
+            return hit
+        t0 = time.perf_counter()
+        x = faces
+        if m.cfg.template == "arcface_112x96":
+            x = resize_to(x, (112, 112))[:, :, 8:104]  # the 112x96 crop of the 112 template
+        x = resize_to(x, m.cfg.input_size)
+        dev = next(m.parameters()).device
+        out = []
+        for s in range(0, len(x), self.batch_size):
+            out.append(m(preprocess(x[s : s + self.batch_size], m.cfg).to(dev)).float().cpu().numpy())
+        emb = np.concatenate(out)
+        self.seconds += time.perf_counter() - t0
+        self.images += len(faces)
+        self.cache.put(key, emb)
+        self.cache.misses += 1
+        return emb
+
+
+def run(
+    dataset: str,
+    res_list: Sequence[Optional[int]],
+    models: Sequence[str],
+    *,
+    mode: str = "lr-lr",
+    root: Optional[str] = None,
+    degrade_preset: str = "area",
+    flip: bool = False,
+    device: str = "cpu",
+    batch_size: int = 256,
+    cache_dir: Optional[Path] = None,
+    protocol_kwargs: Optional[Dict[str, Any]] = None,
+    trust: bool = False,
+    progress: Callable[[str], None] = lambda s: None,
+) -> List[Dict[str, Any]]:
+    """Evaluate every (model, res) on ``dataset``; returns one row per pair (see module doc)."""
+    from lrface.eval.protocols import get_protocol
+    from lrface.eval.protocols.faces import face_cache
+
+    proto = get_protocol(dataset, root=root, degrade=degrade_preset, flip=flip, batch_size=batch_size,
+                         **(protocol_kwargs or {}))
+    proto.check()  # a bad root fails here, before any model is loaded
+    cache = EmbeddingCache(cache_dir / "embeddings" if cache_dir else None)
+    commit, date = git_commit(), _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    loaded: Dict[str, BenchModel] = {}
+    rows: List[Dict[str, Any]] = []
+    for res in res_list:
+        specs = list(models) or [None]
+        for spec in specs:
+            key = f"default@{res}" if spec is None else spec
+            if key not in loaded:
+                loaded[key] = default_bench_model(res, device) if spec is None else load_bench_model(spec, device, trust)
+            bm = loaded[key]
+            fn = EmbedFn(bm, cache, batch_size)
+            progress(f"{dataset} res={res} model={bm.label}")
+            t0 = time.perf_counter()
+            with face_cache(cache_dir / "faces" if cache_dir else None):
+                if dataset == "lfw-surveillance":
+                    out = proto.evaluate(fn, res=res)
+                else:
+                    out = proto.evaluate(fn, res=res, mode=mode)
+            wall = time.perf_counter() - t0
+            out.update(
+                model=bm.label, sha256=bm.sha256, role=bm.model.cfg.role,
+                images_per_s=(fn.images / fn.seconds) if fn.seconds > 0 else None,
+                embedded=fn.images, seconds=round(wall, 3), commit=commit, date=date,
+                device=str(device), cache_hits=cache.hits,
+            )
+            rows.append(out)
+    return rows
+
+
+# --------------------------------------------------------------------------- reporting
+
+_TABLE_KEYS = ["dataset", "mode", "res", "model", "accuracy", "accuracy_std", "tar_at_far_1e-3", "auc",
+               "rank1", "rank5", "rank1_d1", "rank1_d2", "rank1_d3", "dir_at_far_1e-2", "images_per_s", "seconds"]
+
+
+def scalar_rows(rows: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """Rows without arrays or private keys (what goes to CSV); lists are kept for JSON only."""
+    out = []
+    for r in rows:
+        out.append({k: v for k, v in r.items() if not k.startswith("_") and not isinstance(v, (list, tuple, np.ndarray))})
+    return out
+
+
+def json_rows(rows: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    def conv(v: Any) -> Any:
+        if isinstance(v, np.ndarray):
+            return v.tolist()
+        if isinstance(v, (np.floating, np.integer)):
+            return v.item()
+        return v
+    return [{k: conv(v) for k, v in r.items() if not k.startswith("_")} for r in rows]
+
+
+def format_table(rows: Sequence[Dict[str, Any]]) -> str:
+    """A readable fixed-width table (pandas): accuracies in percent."""
+    import pandas as pd
+
+    df = pd.DataFrame(scalar_rows(rows))
+    cols = [c for c in _TABLE_KEYS if c in df.columns and df[c].notna().any()]
+    cols += [c for c in df.columns if c.startswith("rank1_") and c.endswith("px") and c not in cols]
+    df = df[cols].copy()
+    for c in df.columns:
+        if c in ("accuracy", "accuracy_std", "auc") or c.startswith(("rank", "tar_", "dir_")):
+            df[c] = (100 * df[c].astype(float)).round(2)
+    if "images_per_s" in df:
+        df["images_per_s"] = df["images_per_s"].astype(float).round(0)
+    return df.to_string(index=False)
+
+
+def write_results(rows: Sequence[Dict[str, Any]], out: Path) -> Dict[str, Path]:
+    """``results.csv``, ``results.json`` and ``curves.png`` (ROC or CMC) in ``out``."""
+    import pandas as pd
+
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"csv": out / "results.csv", "json": out / "results.json"}
+    pd.DataFrame(scalar_rows(rows)).to_csv(paths["csv"], index=False)
+    paths["json"].write_text(json.dumps(json_rows(rows), indent=2))
+    png = plot_curves(rows, out / "curves.png")
+    if png is not None:
+        paths["png"] = png
+    return paths
+
+
+def plot_curves(rows: Sequence[Dict[str, Any]], path: Path) -> Optional[Path]:
+    """ROC (verification rows) or CMC (identification rows); skipped without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log.info("matplotlib not installed: no plot")
+        return None
+    from lrface.eval.metrics import roc
+
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    drawn = False
+    for r in rows:
+        name = f"{r.get('model')} {r.get('res')}px"
+        if "_scores" in r:
+            fpr, tpr, _ = roc(np.asarray(r["_scores"]), np.asarray(r["_labels"]))
+            ax.plot(np.maximum(fpr, 1e-4), tpr, label=name)
+            ax.set_xscale("log")
+            ax.set_xlabel("false accept rate")
+            ax.set_ylabel("true accept rate")
+            drawn = True
+        else:
+            for k, v in r.items():
+                if k.startswith("cmc") and isinstance(v, list) and v:
+                    ax.plot(np.arange(1, len(v) + 1), v, marker="o", label=f"{name} {k}")
+                    ax.set_xlabel("rank")
+                    ax.set_ylabel("identification rate")
+                    drawn = True
+    if not drawn:
+        plt.close(fig)
+        return None
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    ax.set_title(f"{rows[0].get('dataset')} ({rows[0].get('mode')})")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120)
+    plt.close(fig)
+    path.write_bytes(buf.getvalue())
+    return path

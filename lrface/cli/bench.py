@@ -1,0 +1,81 @@
+"""``lrface-bench``: how well does a model recognise faces at a given low resolution?
+
+Examples::
+
+    lrface-bench --dataset lfw --res 16                        # shipped default student
+    lrface-bench --dataset lfw --res 8 12 16 24 32 --model teacher:y1.pt --flip
+    lrface-bench --dataset lfw --res 112 --mode hr-hr --model y1.pt --flip
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+from lrface.cli.common import run_cli, setup_logging
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from lrface.eval.protocols import MODES, list_protocols
+    from lrface.face.degrade import list_presets
+
+    p = argparse.ArgumentParser(prog="lrface-bench", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="Datasets: " + ", ".join(list_protocols()) + ". See docs/protocols.md.")
+    p.add_argument("--dataset", required=True, choices=list_protocols(), help="protocol / dataset")
+    p.add_argument("--res", type=int, nargs="+", required=True,
+                   help="LR face sizes in px; 112 with a 112-input model means full resolution")
+    p.add_argument("--model", nargs="+", default=[],
+                   help="model names or .pt paths (teacher:X = HR model on upsampled LR); default: the shipped student per res")
+    p.add_argument("--mode", choices=MODES, default="lr-lr", help="pair protocols: which side is LR (default lr-lr)")
+    p.add_argument("--root", help="dataset folder (default: $LRFACE_DATA/<dataset> or ../shared/data/<dataset>)")
+    p.add_argument("--degrade", default="area", choices=list_presets(), help="degradation preset (default area)")
+    p.add_argument("--flip", action="store_true", help="flip-TTA: add the mirrored face's embedding")
+    p.add_argument("--pairs", help="LFW pair list inside ROOT (default pairs.txt; View 1: pairsDevTest.txt)")
+    p.add_argument("--out", default="out/bench", help="folder for results.csv/json and curves.png")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--cache", default=os.environ.get("LRFACE_CACHE", str(Path.home() / ".cache" / "lrface")),
+                   help="cache folder for aligned faces and embeddings ($LRFACE_CACHE)")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
+    p.add_argument("--trust", action="store_true", help="allow unverified / pickled weight files")
+    p.add_argument("-v", "--verbose", action="count", default=0)
+    return p
+
+
+def _main(argv: Optional[Sequence[str]]) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    from lrface.bench import format_table, run, write_results
+
+    kwargs = {"pairs": args.pairs} if args.pairs else {}
+    if args.pairs and args.dataset != "lfw":
+        raise ValueError("--pairs applies to --dataset lfw only")
+    res_list = [None if (args.mode == "hr-hr") else r for r in args.res]
+    # 112 with LR modes means "no degradation": evaluate as hr-hr.
+    mode = args.mode
+    if args.dataset == "lfw" and all(r == 112 for r in args.res):
+        mode, res_list = "hr-hr", [None]
+    rows = run(
+        args.dataset, res_list, args.model, mode=mode, root=args.root, degrade_preset=args.degrade,
+        flip=args.flip, device=args.device, batch_size=args.batch_size,
+        cache_dir=None if args.no_cache else Path(args.cache), protocol_kwargs=kwargs, trust=args.trust,
+        progress=lambda s: print(f"... {s}", file=sys.stderr, flush=True),
+    )
+    for r in rows:
+        if r.get("res") is None and mode == "hr-hr":
+            r["res"] = 112
+    print(format_table(rows))
+    paths = write_results(rows, Path(args.out))
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    return run_cli(_main, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

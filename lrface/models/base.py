@@ -1,0 +1,113 @@
+"""The interface every lrface model shares, and the model registry.
+
+Conventions (timm-like): a model is a ``torch.nn.Module`` whose ``forward(x)`` returns the raw
+embedding (before L2 normalisation, as insightface's backbones do), ``forward_features(x)``
+returns named intermediate taps for distillation, and ``default_cfg`` carries the
+preprocessing the weights expect, so callers never hard-code it.
+
+Input convention: float tensor ``(N, 3, H, W)`` already normalised as ``default_cfg`` says
+(for ArcFace-family models RGB ``(x - 127.5) / 128``); :func:`preprocess` does it from uint8.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Dict, List, Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lrface.registry import Registry
+
+#: name -> factory(**kwargs) -> FaceModel
+MODELS: Registry[Callable[..., "FaceModel"]] = Registry("model")
+
+
+@dataclass(frozen=True)
+class ModelCfg:
+    """Preprocessing and shape facts that travel with a model (and with its weights)."""
+
+    input_size: Tuple[int, int] = (112, 112)  # (h, w)
+    embedding_size: int = 512
+    channel_order: str = "RGB"
+    mean: Tuple[float, float, float] = (127.5, 127.5, 127.5)  # on the 0..255 scale
+    std: Tuple[float, float, float] = (128.0, 128.0, 128.0)  # 1/128 = 0.0078125
+    template: str = "arcface_112"  # "arcface_112" | "arcface_112x96"
+    role: str = "teacher"  # "teacher" | "assistant" | "student"
+
+    def with_(self, **kw: Any) -> "ModelCfg":
+        return replace(self, **kw)
+
+    def as_dict(self) -> Dict[str, Any]:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
+
+
+class FaceModel(nn.Module):
+    """Base class: subclasses set ``self.cfg`` and implement ``forward_features``/``forward``."""
+
+    cfg: ModelCfg
+
+    @property
+    def embedding_size(self) -> int:
+        return self.cfg.embedding_size
+
+    @property
+    def input_size(self) -> Tuple[int, int]:
+        return self.cfg.input_size
+
+    @property
+    def default_cfg(self) -> Dict[str, Any]:
+        return self.cfg.as_dict()
+
+    def forward_features(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """Named intermediate feature maps (at least ``"embedding"``), for distillation."""
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, 3, H, W) -> (N, D)
+        return self.forward_features(x)["embedding"]
+
+    @torch.no_grad()
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Unit-norm embeddings (N, D)."""
+        return F.normalize(self.forward(x), dim=1)
+
+
+def preprocess(images: np.ndarray | torch.Tensor, cfg: ModelCfg) -> torch.Tensor:
+    """uint8 RGB ``(N, H, W, 3)`` (numpy) or ``(N, 3, H, W)`` (tensor) -> normalised float NCHW."""
+    if isinstance(images, np.ndarray):
+        if images.ndim == 3:
+            images = images[None]
+        t = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
+    else:
+        t = images if images.dim() == 4 else images[None]
+    t = t.float()
+    if cfg.channel_order == "BGR":
+        t = t.flip(1)
+    mean = torch.tensor(cfg.mean, dtype=t.dtype, device=t.device).view(1, 3, 1, 1)
+    std = torch.tensor(cfg.std, dtype=t.dtype, device=t.device).view(1, 3, 1, 1)
+    return (t - mean) / std
+
+
+def create_model(name: str, **kwargs: Any) -> FaceModel:
+    """Build a registered model by name, e.g. ``create_model("iresnet50")``."""
+    _import_all()
+    return MODELS.get(name)(**kwargs)
+
+
+def list_models(pattern: str = "*") -> List[str]:
+    """Registered model names matching a shell pattern, e.g. ``list_models("student*")``."""
+    _import_all()
+    return MODELS.names(pattern)
+
+
+def _import_all() -> None:
+    """Import the modules that register models (kept lazy: nothing happens on import)."""
+    import importlib
+
+    for mod in ("iresnet", "mobilefacenet", "students"):
+        try:
+            importlib.import_module(f"lrface.models.{mod}")
+        except ModuleNotFoundError as e:  # a family not written yet must not break the others
+            if e.name != f"lrface.models.{mod}":
+                raise

@@ -1,0 +1,92 @@
+"""load_model: sha256-verified, weights_only loading; pickles and unverified files refused."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import lrface
+from lrface.errors import WeightsError
+from lrface.models import create_model
+from lrface.models.weights import (
+    available_weights,
+    default_for_res,
+    load_model,
+    sha256_file,
+    write_manifest_entry,
+)
+
+
+def _save_student(folder: Path, name: str = "tiny16", default: bool = True) -> Path:
+    torch.manual_seed(0)
+    m = create_model("lrstudent16").eval()
+    path = folder / f"{name}.pt"
+    torch.save(m.state_dict(), path)
+    entry = {"file": path.name, "arch": "lrstudent16", **m.cfg.as_dict(), "sha256": sha256_file(path),
+             "threshold": 0.3, "degradation": {"preset": "area", "res": 16}}
+    if default:
+        entry["default_for_res"] = [16]
+    write_manifest_entry(folder, name, entry)
+    return path
+
+
+def test_load_by_path_and_by_name(tmp_path, monkeypatch):
+    path = _save_student(tmp_path)
+    m = load_model(path)
+    assert not m.training and m.weights.threshold == 0.3 and m.input_size == (16, 16)
+    monkeypatch.setenv("LRFACE_WEIGHTS", str(tmp_path))
+    assert "tiny16" in available_weights()
+    assert default_for_res(16).name == "tiny16"
+    m2 = lrface.load_model(res=16)  # the default for res 16
+    x = torch.randn(2, 3, 16, 16)
+    assert torch.equal(m(x), m2(x))
+    with pytest.raises(WeightsError, match="no default model for res=8"):
+        load_model(res=8)
+
+
+def test_tampered_file_fails_sha256(tmp_path):
+    path = _save_student(tmp_path)
+    data = bytearray(path.read_bytes())
+    data[-100] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match="sha256 mismatch"):
+        load_model(path)
+
+
+def test_pickled_checkpoint_refused_without_trust(tmp_path):
+    m = create_model("lrstudent16")
+
+    # Old training scripts pickled their argparse options next to the weights; only full
+    # unpickling (which can run code) restores such objects.
+    path = tmp_path / "legacy.pt"
+    torch.save({"epoch": 3, "net_state_dict": m.state_dict(), "args": argparse.Namespace(lr=0.1)}, path)
+    write_manifest_entry(tmp_path, "legacy", {"file": "legacy.pt", "arch": "lrstudent16",
+                                             "sha256": sha256_file(path)})
+    with pytest.raises(WeightsError, match="not a plain state dict"):
+        load_model(path)
+    loaded = load_model(path, trust=True)
+    assert isinstance(loaded, torch.nn.Module)
+
+
+def test_unverified_file_needs_trust_and_arch(tmp_path):
+    m = create_model("lrstudent16")
+    path = tmp_path / "loose.pt"
+    torch.save(m.state_dict(), path)
+    with pytest.raises(WeightsError, match="no manifest entry"):
+        load_model(path)
+    with pytest.raises(WeightsError, match="cannot be verified"):
+        load_model(path, arch="lrstudent16")
+    assert load_model(path, arch="lrstudent16", trust=True).input_size == (16, 16)
+
+
+def test_wrong_architecture_and_unknown_name(tmp_path):
+    path = _save_student(tmp_path)
+    write_manifest_entry(tmp_path, "tiny16", {"file": path.name, "arch": "lrstudent32",
+                                             "sha256": sha256_file(path)})
+    with pytest.raises(WeightsError, match="does not fit architecture"):
+        load_model(path)
+    with pytest.raises(WeightsError, match="unknown model"):
+        load_model("no-such-model")

@@ -79,7 +79,7 @@ def _prepare_faces(
     items: List[Any], model: FaceModel, res: Optional[int], align: bool, on_no_face: str
 ) -> Tuple[np.ndarray, np.ndarray]:
     """Read, align, degrade. Returns (faces at model input size, mask of found faces)."""
-    from lrface.face.pipeline import align_known, detect_and_align
+    from lrface.face.pipeline import DEFAULT_PAD_RETRY, detect_and_align
 
     size = _template_size(model)
     lr, recipe = _lr_recipe(model, res)
@@ -89,7 +89,7 @@ def _prepare_faces(
     for i, item in enumerate(items):
         img = read_image(item)
         if align:
-            got = detect_and_align(img, size=size, pad_retry=0.3)
+            got = detect_and_align(img, size=size, pad_retry=DEFAULT_PAD_RETRY)
             if got is None:
                 if on_no_face == "raise":
                     name = item if isinstance(item, (str, Path)) else f"image #{i}"

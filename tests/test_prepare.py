@@ -176,3 +176,10 @@ def test_killed_run_resumes_without_loss(tmp_path: Path, mtcnn_weights):
             img = read_image(dst / r["source"].split("/")[0] / r["output"])  # decodes fully
             assert img.shape == (112, 112, 3)
     assert not [p for p in dst.rglob("*") if ".tmp" in p.name]
+
+
+def test_limited_rerun_keeps_other_rows(raw: Path, tmp_path: Path):
+    dst = tmp_path / "out"
+    prepare_dataset(raw, dst, settings=_known(raw), workers=1, progress=False)
+    s = prepare_dataset(raw, dst, settings=_known(raw), workers=1, progress=False, limit=2)
+    assert s.total == 12 and s.processed == 0 and len(_rows(dst)) == 12

@@ -42,8 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=_size, default=(112, 112), help="crop size: 112 or 112x96 (default 112)")
     p.add_argument("--thresholds", type=float, nargs=3, default=(0.6, 0.7, 0.7), metavar=("P", "R", "O"),
                    help="MTCNN stage thresholds (default 0.6 0.7 0.7)")
-    p.add_argument("--pad-retry", type=float, default=0.3,
-                   help="if no face is found, pad by this fraction and retry (tight crops); 0 = off")
+    p.add_argument("--pad-retry", type=float, nargs="*", default=[0.1, 0.3], metavar="FRAC",
+                   help="if no face is found, retry with a border of each fraction in turn "
+                        "(tight crops; default 0.1 0.3; none = off)")
     p.add_argument("--landmarks", help="CSV path,x1,y1,...,x5,y5 (relative to SRC): align with these, no detection")
     p.add_argument("--quality", type=int, default=95, help="JPEG quality of the crops (default 95)")
     p.add_argument("--limit", type=int, help="process only the first N images (sorted)")
@@ -58,7 +59,7 @@ def _main(argv: Optional[Sequence[str]]) -> int:
     setup_logging(args.verbose)
     settings = PrepareSettings(
         size=args.size, policy=args.policy, min_face_size=args.min_face,
-        thresholds=tuple(args.thresholds), pad_retry=args.pad_retry, quality=args.quality,
+        thresholds=tuple(args.thresholds), pad_retry=tuple(args.pad_retry), quality=args.quality,
         landmarks_file=args.landmarks,
     )
     summary = prepare_dataset(args.src, args.dst, settings=settings, workers=args.workers,

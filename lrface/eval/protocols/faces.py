@@ -101,13 +101,13 @@ def align_from_points(image: np.ndarray, points: np.ndarray) -> np.ndarray:
 def mtcnn_aligner() -> Optional[Aligner]:
     """The default aligner (MTCNN, largest face, padded retry), or None when unavailable."""
     try:
-        from lrface.face.pipeline import detect_and_align  # imports torch: only when needed
+        from lrface.face.pipeline import DEFAULT_PAD_RETRY, detect_and_align  # imports torch: only when needed
     except ImportError as e:  # pragma: no cover - depends on the installation
         logger.warning("face detector unavailable (%s); unaligned images fall back to a centre crop", e)
         return None
 
     def _run(image: np.ndarray) -> Optional[np.ndarray]:
-        found = detect_and_align(image, pad_retry=0.25)
+        found = detect_and_align(image, pad_retry=DEFAULT_PAD_RETRY)
         return None if found is None else found.image
 
     return _run

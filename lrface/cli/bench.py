@@ -34,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--degrade", default="area", choices=list_presets(), help="degradation preset (default area)")
     p.add_argument("--flip", action="store_true", help="flip-TTA: add the mirrored face's embedding")
     p.add_argument("--pairs", help="LFW pair list inside ROOT (default pairs.txt; View 1: pairsDevTest.txt)")
+    p.add_argument("--max-identities", type=int,
+                   help="lfw-surveillance: evaluate a seeded random subset of this many identities")
     p.add_argument("--out", default="out/bench", help="folder for results.csv/json and curves.png")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
     p.add_argument("--batch-size", type=int, default=256)
@@ -53,6 +55,10 @@ def _main(argv: Optional[Sequence[str]]) -> int:
     kwargs = {"pairs": args.pairs} if args.pairs else {}
     if args.pairs and args.dataset != "lfw":
         raise ValueError("--pairs applies to --dataset lfw only")
+    if args.max_identities is not None:
+        if args.dataset != "lfw-surveillance":
+            raise ValueError("--max-identities applies to --dataset lfw-surveillance only")
+        kwargs["max_identities"] = args.max_identities
     res_list = [None if (args.mode == "hr-hr") else r for r in args.res]
     # 112 with LR modes means "no degradation": evaluate as hr-hr.
     mode = args.mode

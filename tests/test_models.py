@@ -1,0 +1,191 @@
+"""Model tests generated from the registry: every registered model gets the same checks.
+
+Teachers added later to ``lrface.models`` are covered automatically; the two big IResNets
+run only the forward-shape check unless ``-m slow`` is selected.
+"""
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+import torch
+from torch import nn
+
+from lrface.models import create_model, list_models
+from lrface.models.export import fold_bn, onnx_available, to_channels_last
+
+ALL = list_models()
+SLOW = {"iresnet50", "iresnet100"}
+COMPACT = [n for n in ALL if n.startswith("lrstudent") or n == "assistant"]
+
+
+def _params(names, slow=SLOW):
+    return [pytest.param(n, marks=pytest.mark.slow) if n in slow else n for n in names]
+
+
+def _model(name: str, seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return create_model(name)
+
+
+def _input(model: nn.Module, n: int = 2, seed: int = 1) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, 3, *model.input_size, generator=g)
+
+
+def _randomize_bn(model: nn.Module, seed: int = 2) -> nn.Module:
+    """Non-trivial BN statistics, so BN-related bugs cannot hide behind mean 0 / var 1.
+
+    Scales stay below 1 so random-init deep nets do not blow up in float32.
+    """
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is not None:
+            c = m.num_features
+            m.running_mean.copy_(torch.rand(c, generator=g) * 0.2 - 0.1)
+            m.running_var.copy_(torch.rand(c, generator=g) * 1.5 + 0.5)
+            if m.weight is not None and m.weight.requires_grad:
+                with torch.no_grad():
+                    m.weight.copy_(torch.rand(c, generator=g) * 0.3 + 0.2)
+                    m.bias.copy_(torch.rand(c, generator=g) * 0.2 - 0.1)
+    return model
+
+
+def test_registry_has_students_and_assistant():
+    for r in (8, 12, 16, 20, 24, 32):
+        assert f"lrstudent{r}" in ALL
+    assert "assistant" in ALL
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_forward_shape_and_cfg(name):
+    m = _model(name).eval()
+    with torch.no_grad():
+        out = m(_input(m))
+    assert out.shape == (2, m.embedding_size)
+    assert m.cfg.role in {"teacher", "assistant", "student"}
+    assert len(m.input_size) == 2 and m.default_cfg["embedding_size"] == m.embedding_size
+
+
+@pytest.mark.parametrize("name", _params(ALL))
+def test_embed_unit_norm_and_finite(name):
+    m = _model(name).eval()
+    e = m.embed(_input(m))
+    assert torch.isfinite(e).all()
+    torch.testing.assert_close(e.norm(dim=1), torch.ones(2), atol=1e-5, rtol=0)
+    feats = m.forward_features(_input(m))
+    assert "embedding" in feats and all(torch.isfinite(v).all() for v in feats.values())
+
+
+@pytest.mark.parametrize("name", _params(ALL))
+def test_gradients_reach_every_trainable_parameter(name):
+    m = _model(name).train()
+    out = m(_input(m))
+    # A fixed random projection rather than a plain sum: with a final train-mode BatchNorm1d,
+    # sum(out) = N * beta exactly, which would send (numerically) zero gradient upstream.
+    w = torch.randn(out.shape, generator=torch.Generator().manual_seed(3))
+    (out * w).sum().backward()
+    missing = [n for n, p in m.named_parameters() if p.requires_grad and p.grad is None]
+    assert not missing, f"no gradient for {missing[:5]}"
+    assert all(torch.isfinite(p.grad).all() for p in m.parameters() if p.grad is not None)
+    assert sum(float(p.grad.abs().sum()) for p in m.parameters() if p.grad is not None) > 0
+
+
+@pytest.mark.parametrize("name", _params(ALL))
+def test_eval_is_deterministic(name):
+    m = _randomize_bn(_model(name)).eval()
+    x = _input(m)
+    with torch.no_grad():
+        assert torch.equal(m(x), m(x))
+
+
+@pytest.mark.parametrize("name", _params(ALL))
+def test_state_dict_round_trip(name, tmp_path):
+    m = _randomize_bn(_model(name, seed=0)).eval()
+    path = tmp_path / "w.pt"
+    torch.save(m.state_dict(), path)
+    fresh = _model(name, seed=123)
+    fresh.load_state_dict(torch.load(path, weights_only=True))
+    fresh.eval()
+    x = _input(m)
+    with torch.no_grad():
+        assert torch.equal(m(x), fresh(x))
+
+
+# ---------------------------------------------------------------------------- students
+@pytest.mark.parametrize("name", COMPACT)
+def test_compact_models_native_size_and_taps(name):
+    m = _model(name).eval()
+    size = 112 if name == "assistant" else int(re.sub(r"\D", "", name))
+    assert m.input_size == (size, size) and m.embedding_size == 128
+    assert m.cfg.role == ("assistant" if name == "assistant" else "student")
+    feats = m.forward_features(_input(m))
+    stages = sorted(k for k in feats if k.startswith("stage"))
+    assert list(feats)[:1] == ["stem"] and stages and {"flat", "embedding"} <= set(feats)
+    last = feats[stages[-1]]
+    assert last.shape[-1] in (2, 3), "the last map should be small (2x2..3x3)"
+    assert feats["flat"].shape == (2, last[0].numel())
+
+
+@pytest.mark.parametrize("name", COMPACT)
+def test_compact_models_reject_wrong_size_and_resize_embedding(name):
+    m = _model(name).eval()
+    h, w = m.input_size
+    with pytest.raises(ValueError, match="expected input"):
+        m(torch.zeros(2, 3, h + 4, w + 4))
+    m64 = create_model(name, embedding_size=64).eval()
+    assert m64(torch.zeros(2, 3, h, w)).shape == (2, 64)
+
+
+@pytest.mark.parametrize("name", COMPACT)
+def test_fold_bn_matches(name):
+    m = _randomize_bn(_model(name)).eval()
+    folded = fold_bn(m)
+    assert not any(isinstance(x, nn.modules.batchnorm._BatchNorm) for x in folded.modules())
+    assert any(isinstance(x, nn.modules.batchnorm._BatchNorm) for x in m.modules()), "original untouched"
+    x = _input(m, n=3)
+    with torch.no_grad():
+        ref = m(x)
+        torch.testing.assert_close(folded(x), ref, atol=1e-4, rtol=0)
+        fast = to_channels_last(folded)
+        torch.testing.assert_close(fast(x.contiguous(memory_format=torch.channels_last)), ref, atol=1e-4, rtol=0)
+    assert type(folded) is type(m) and folded.cfg == m.cfg
+
+
+@pytest.mark.parametrize("name", _params(ALL))
+def test_fold_bn_keeps_outputs_for_every_model(name):
+    m = _randomize_bn(_model(name)).eval()
+    x = _input(m)
+    with torch.no_grad():
+        ref = m(x)
+        scale = float(ref.abs().max()) + 1.0
+        torch.testing.assert_close(fold_bn(m)(x), ref, atol=1e-4 * scale, rtol=0)
+
+
+@pytest.mark.skipif(not onnx_available(), reason="onnx/onnxruntime not installed (pip install 'lrface[onnx]')")
+@pytest.mark.parametrize("name", _params(ALL, slow=SLOW | {"iresnet34"}))
+def test_onnx_matches_torch(name, tmp_path):
+    from lrface.models.export import OnnxEmbedder, export_onnx
+
+    m = _randomize_bn(_model(name)).eval()
+    path = export_onnx(m, tmp_path / f"{name}.onnx", dynamic_batch=True)
+    emb = OnnxEmbedder(path, threads=1)
+    x = _input(m, n=3)  # exported at batch 2: checks the dynamic batch axis too
+    with torch.no_grad():
+        ref = m(x)
+    got = torch.from_numpy(emb(x))
+    scale = max(1.0, float(ref.abs().max()))
+    assert (got - ref).abs().max() < 1e-4 * scale
+    torch.testing.assert_close(torch.from_numpy(emb.embed(x)), nn.functional.normalize(ref, dim=1), atol=1e-4, rtol=0)
+    assert emb.cfg == m.cfg
+
+
+def test_students_are_fast_by_construction():
+    """Cheap proxy for the speed target: compute per face stays tiny vs the y1 teacher."""
+    from lrface.models.profile import profile
+
+    s16 = profile(create_model("lrstudent16"))
+    assert s16["macs"] < 5e6
+    if "mobilefacenet_y1" in ALL:
+        assert profile(create_model("mobilefacenet_y1"))["macs"] > 30 * s16["macs"]

@@ -175,18 +175,20 @@ class Verification:
 
 
 def verify(a: Any, b: Any, model: ModelLike = None, res: Optional[int] = None,
-           threshold: Optional[float] = None, align: bool = True) -> Verification:
+           threshold: Optional[float] = None, align: bool = True, flip: bool = True) -> Verification:
     """Are ``a`` and ``b`` the same person?
 
-    The decision uses ``threshold`` or the one calibrated in the model's manifest; without
-    either, ``same`` is ``None`` and only the score is returned.
+    The decision uses ``threshold`` or the one calibrated in the model's manifest
+    (``lrface-bench --dataset lfw ... --calibrate`` stores it, measured with flip-TTA, hence
+    ``flip=True`` by default); without either, ``same`` is ``None`` and only the score is
+    returned.
 
     Example:
         >>> r = verify("a.jpg", "b.jpg", model="weights/y1.pt")  # doctest: +SKIP
         >>> r.score, r.same
     """
     m = _get_model(model, res, None)
-    e = embed([a, b], model=m, res=res, align=align)
+    e = embed([a, b], model=m, res=res, align=align, flip=flip)
     score = float(np.dot(e[0], e[1]))
     entry = getattr(m, "weights", None)
     t = threshold if threshold is not None else (entry.threshold if entry is not None else None)

@@ -94,3 +94,20 @@ def test_bad_roots_give_one_clear_line(layout, lfw_like, tmp_path, capsys):
     assert code == 2 and err.startswith("error:") and "Traceback" not in err
     assert len(err.splitlines()) == 1
     assert str(root) in err
+
+
+def test_calibrate_stores_threshold_used_by_verify(lfw_like, weights, tmp_path, capsys):
+    import shutil
+
+    from lrface.models.weights import load_model
+
+    folder = tmp_path / "w"
+    shutil.copytree(weights, folder)
+    model = folder / "lrstudent16.pt"
+    assert bench_main(["--dataset", "lfw", "--res", "16", "--root", str(lfw_like), "--out", str(tmp_path / "o"),
+                       "--no-cache", "--model", str(model), "--calibrate"]) == 0
+    assert "stored threshold" in capsys.readouterr().out
+    rows = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert load_model(model).weights.threshold == pytest.approx(rows[0]["threshold"], abs=1e-6)
+    assert bench_main(["--dataset", "lfw", "--res", "16", "12", "--root", str(lfw_like), "--out", str(tmp_path / "o"),
+                       "--no-cache", "--model", str(model), "--calibrate"]) == 2

@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cache folder for aligned faces and embeddings ($LRFACE_CACHE)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
     p.add_argument("--trust", action="store_true", help="allow unverified / pickled weight files")
+    p.add_argument("--calibrate", action="store_true",
+                   help="lfw: store the 10-fold verification threshold in the model's manifest entry "
+                        "(used by lrface.verify); needs one model and one resolution")
     p.add_argument("-v", "--verbose", action="count", default=0)
     return p
 
@@ -74,9 +77,31 @@ def _main(argv: Optional[Sequence[str]]) -> int:
         if r.get("res") is None and mode == "hr-hr":
             r["res"] = 112
     print(format_table(rows))
+    if args.calibrate:
+        print(calibrate(rows, args))
     paths = write_results(rows, Path(args.out))
     print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
+
+
+def calibrate(rows: list, args: argparse.Namespace) -> str:
+    """Write the LFW threshold of the single (model, res) row into the model's manifest."""
+    from lrface.models.weights import read_manifest, write_manifest_entry
+
+    if args.dataset != "lfw" or len(rows) != 1:
+        raise ValueError("--calibrate needs --dataset lfw with exactly one model and one --res")
+    row = rows[0]
+    path = Path(args.model[0].split(":", 1)[-1]) if args.model else None
+    entries = read_manifest(path.parent) if path is not None and path.suffix == ".pt" else {}
+    entry = next((e for e in entries.values() if e.path.resolve() == path.resolve()), None) if path else None
+    if entry is None:
+        raise ValueError("--calibrate needs --model PATH.pt with an entry in the MANIFEST.yaml beside it")
+    meta = dict(entry.meta)
+    meta["threshold"] = round(float(row["threshold"]), 6)
+    meta["threshold_source"] = (f"lfw {row['mode']} res={row['res']} flip={row['flip']} 10-fold mean of "
+                                f"per-fold best thresholds, accuracy {row['accuracy']:.4f}, commit {row['commit']}")
+    write_manifest_entry(path.parent, entry.name, meta)
+    return f"stored threshold {meta['threshold']} for {entry.name} in {path.parent / 'MANIFEST.yaml'}"
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -15,6 +15,7 @@ How a model sees faces (the runner's decision, see :mod:`lrface.eval.protocols.b
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import io
 import json
@@ -71,6 +72,14 @@ class BenchModel:
     def is_student(self) -> bool:
         return self.model.cfg.role == "student"
 
+    @functools.cached_property
+    def fast(self) -> FaceModel:
+        """BN-folded, channels-last copy for inference (embeddings equal within 1e-4, tested
+        in ``tests/test_models.py``; about 2x faster for MobileFaceNet on CPU)."""
+        from lrface.models.export import fold_bn, to_channels_last
+
+        return to_channels_last(fold_bn(self.model))
+
 
 def load_bench_model(spec: str, device: str = "cpu", trust: bool = False) -> BenchModel:
     """``NAME``, ``PATH.pt`` or ``teacher:NAME_OR_PATH`` (an HR model fed upsampled LR faces)."""
@@ -125,7 +134,8 @@ class EmbeddingCache:
 
 
 class EmbedFn:
-    """The protocol-facing ``embed_fn(faces, res)`` for one model, with cache and timing."""
+    """The protocol-facing ``embed_fn(faces, res)`` for one model (its fast copy), with
+    cache and timing."""
 
     def __init__(self, bm: BenchModel, cache: EmbeddingCache, batch_size: int = 256) -> None:
         self.bm = bm
@@ -136,7 +146,7 @@ class EmbedFn:
 
     @torch.inference_mode()
     def __call__(self, faces: np.ndarray, res: Optional[int]) -> np.ndarray:
-        m = self.bm.model
+        m = self.bm.fast
         key = self.cache.key(self.bm.sha256, res, faces, extra=m.cfg.template)
         hit = self.cache.get(key)
         if hit is not None:
@@ -149,7 +159,8 @@ class EmbedFn:
         dev = next(m.parameters()).device
         out = []
         for s in range(0, len(x), self.batch_size):
-            out.append(m(preprocess(x[s : s + self.batch_size], m.cfg).to(dev)).float().cpu().numpy())
+            t = preprocess(x[s : s + self.batch_size], m.cfg).to(dev).contiguous(memory_format=torch.channels_last)
+            out.append(m(t).float().cpu().numpy())
         emb = np.concatenate(out)
         self.seconds += time.perf_counter() - t0
         self.images += len(faces)

@@ -19,29 +19,64 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from lrface.errors import NoFaceError
-from lrface.face.align import template_for
-from lrface.face.degrade import Degradation, degrade, get_preset
+from lrface.eval.protocols.base import l2_normalize
+from lrface.face.degrade import Degradation, get_preset
 from lrface.face.io import read_image
-from lrface.models.base import FaceModel, preprocess
+from lrface.models.base import FaceModel
+from lrface.models.inputs import inference_copy, lr_faces, model_view, run_batches
 from lrface.models.weights import load_model
 
 log = logging.getLogger(__name__)
 
 ModelLike = Union[None, str, Path, FaceModel]
-_MODEL_CACHE: Dict[Tuple[str, Optional[int]], FaceModel] = {}
+
+# Models that embed() loaded itself, as BN-folded inference copies (the form lrface-bench
+# runs, see lrface.models.inputs.inference_copy). Keyed by what was asked for and the device;
+# each value remembers the stat of its weights file and manifest, so a file changed on disk is
+# reloaded instead of served stale. A model the caller passes in is never cached or moved.
+_MODEL_CACHE: Dict[Tuple[str, Optional[int], str, str], Tuple[Tuple[Any, ...], FaceModel]] = {}
+
+
+def _stat(path: Optional[Path]) -> Tuple[Any, ...]:
+    try:
+        st = Path(path).stat() if path is not None else None
+    except OSError:
+        return (str(path), None)
+    return (str(path), st.st_mtime_ns, st.st_size) if st is not None else (None,)
+
+
+def _weights_stamp(m: FaceModel) -> Tuple[Any, ...]:
+    entry = getattr(m, "weights", None)
+    if entry is None:
+        return (None,)
+    return _stat(entry.path) + _stat(Path(entry.path).parent / "MANIFEST.yaml")
 
 
 def _get_model(model: ModelLike, res: Optional[int], device: Optional[str]) -> FaceModel:
+    """The model to run: the caller's own module as it is, or a cached inference copy."""
     if isinstance(model, torch.nn.Module):
+        if device is not None:
+            have = next(model.parameters()).device
+            if torch.device(device) != have:
+                raise ValueError(
+                    f"the model you passed is on {have}, not {device}: embed() does not move a caller's "
+                    f"model; call model.to({str(device)!r}) yourself, or pass a name/path to load a copy there"
+                )
         return model
-    key = (str(model), res if model is None else None)
-    if key not in _MODEL_CACHE:
-        _MODEL_CACHE[key] = load_model(model, res=res)
-    m = _MODEL_CACHE[key]
-    return m.to(device) if device else m
+    import os
+
+    dev = str(torch.device(device or "cpu"))
+    key = (str(model), res if model is None else None, dev, os.environ.get("LRFACE_WEIGHTS", ""))
+    hit = _MODEL_CACHE.get(key)
+    if hit is not None and hit[0] == _weights_stamp(hit[1]):
+        return hit[1]
+    if hit is not None:
+        log.info("weights of %s changed on disk: reloading", model)
+    fast = inference_copy(load_model(model, res=res, device=dev))
+    _MODEL_CACHE[key] = (_weights_stamp(fast), fast)
+    return fast
 
 
 def _as_list(images: Any) -> Tuple[List[Any], bool]:
@@ -55,41 +90,33 @@ def _as_list(images: Any) -> Tuple[List[Any], bool]:
     return [images], True
 
 
-def _template_size(model: FaceModel) -> Tuple[int, int]:
-    return (112, 96) if model.cfg.template == "arcface_112x96" else (112, 112)
+def _lr_recipe(model: FaceModel) -> Degradation:
+    """The resampling of the model's weights' degradation preset (default ``area``).
 
-
-def _lr_recipe(model: FaceModel, res: Optional[int]) -> Tuple[Optional[int], Degradation]:
-    """The LR size and resampling the model expects, from its weights' manifest.
-
-    Only the deterministic part of the recipe is used at inference (kernel, antialias):
-    random noise/JPEG are training augmentations, not something to add to a user's photo.
+    Only the deterministic part is used at inference (kernel, antialias): random blur, noise
+    and JPEG are training augmentations, not something to add to a user's photo.
     """
     entry = getattr(model, "weights", None)
     deg = dict(entry.degradation) if entry is not None else {}
     base = get_preset(deg.get("preset", "area"))
-    recipe = Degradation(kernel=base.kernel, antialias=base.antialias)
-    native = model.cfg.input_size[0]
-    if model.cfg.role == "student":
-        return native, recipe  # students see faces at their native LR size
-    return res, recipe  # HR models: optional LR simulation, then back up to input size
+    return Degradation(kernel=base.kernel, antialias=base.antialias)
 
 
-def _prepare_faces(
+def _lr_faces(
     items: List[Any], model: FaceModel, res: Optional[int], align: bool, on_no_face: str
-) -> Tuple[np.ndarray, np.ndarray]:
-    """Read, align, degrade. Returns (faces at model input size, mask of found faces)."""
+) -> Tuple[List[Optional[np.ndarray]], np.ndarray]:
+    """Read, align (onto the 112x112 template), degrade to ``res``: step 1 of the one LR path
+    (:mod:`lrface.models.inputs`). Returns one LR face per item (``None``: no face) and the
+    mask of found faces."""
     from lrface.face.pipeline import DEFAULT_PAD_RETRY, detect_and_align
 
-    size = _template_size(model)
-    lr, recipe = _lr_recipe(model, res)
-    in_h, in_w = model.cfg.input_size
-    faces = np.zeros((len(items), in_h, in_w, 3), np.uint8)
+    recipe = _lr_recipe(model)
+    out: List[Optional[np.ndarray]] = []
     found = np.ones(len(items), bool)
     for i, item in enumerate(items):
         img = read_image(item)
         if align:
-            got = detect_and_align(img, size=size, pad_retry=DEFAULT_PAD_RETRY)
+            got = detect_and_align(img, size=(112, 112), pad_retry=DEFAULT_PAD_RETRY)
             if got is None:
                 if on_no_face == "raise":
                     name = item if isinstance(item, (str, Path)) else f"image #{i}"
@@ -98,16 +125,11 @@ def _prepare_faces(
                         "or on_no_face='nan' to get a NaN row instead"
                     )
                 found[i] = False
+                out.append(None)
                 continue
-            crop = got.image
-        else:
-            crop = img
-        if lr is not None and crop.shape[0] > lr:
-            crop = degrade(crop, lr, recipe, upsample=None)
-        if crop.shape[:2] != (in_h, in_w):
-            crop = degrade(crop, (in_h, in_w), Degradation(kernel="bicubic", antialias=True))
-        faces[i] = crop
-    return faces, found
+            img = got.image
+        out.append(lr_faces(img, res, recipe)[0])
+    return out, found
 
 
 @torch.inference_mode()
@@ -132,7 +154,9 @@ def embed(
         align: detect and align faces (MTCNN + ArcFace template). ``False``: inputs are
             already aligned crops (any size; resized to the model's input).
         batch_size: model batch size.
-        device: ``"cpu"``, ``"cuda"``...; default: where the model is.
+        device: where to load a model given by name or path (default ``"cpu"``); a model
+            object is used where it is (a different ``device`` is an error: embed() never
+            moves a caller's model).
         flip: add the embedding of the mirrored face before normalising (flip-TTA).
         on_no_face: ``"raise"`` (:class:`lrface.NoFaceError`, default) or ``"nan"`` (that
             row is all NaN).
@@ -148,17 +172,18 @@ def embed(
         raise ValueError(f"on_no_face must be 'raise' or 'nan', got {on_no_face!r}")
     m = _get_model(model, res, device)
     items, _ = _as_list(images)
-    faces, found = _prepare_faces(items, m, res, align, on_no_face)
-    dev = next(m.parameters()).device
+    lrs, found = _lr_faces(items, m, res, align, on_no_face)
     out = np.full((len(items), m.embedding_size), np.nan, np.float32)
     idx = np.flatnonzero(found)
-    for s in range(0, len(idx), max(1, batch_size)):
-        sel = idx[s : s + batch_size]
-        x = preprocess(faces[sel], m.cfg).to(dev)
-        e = m(x)
+    if len(idx):
+        # Each face goes through the same view as in lrface-bench (faces can differ in size
+        # here, so views are made one by one, then run in the same batches).
+        views = np.concatenate([model_view(lrs[i], m) for i in idx])
+        e = run_batches(m, views, batch_size).astype(np.float64)
         if flip:
-            e = e + m(x.flip(3))
-        out[sel] = F.normalize(e.float(), dim=1).cpu().numpy()
+            flipped = np.concatenate([model_view(np.ascontiguousarray(lrs[i][:, ::-1]), m) for i in idx])
+            e = e + run_batches(m, flipped, batch_size)
+        out[idx] = l2_normalize(e)
     return out
 
 

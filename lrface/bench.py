@@ -5,12 +5,10 @@ It sits on top of :mod:`lrface.eval` (protocols never see a model) and :mod:`lrf
 embeddings per (model, resolution, degradation, faces), times the embedding work, and
 writes ``results.csv``, ``results.json`` and a ROC/CMC plot.
 
-How a model sees faces (the runner's decision, see :mod:`lrface.eval.protocols.base`):
-
-* an LR student gets faces at its native size: LR faces of another size are resampled
-  (area when shrinking, bicubic when enlarging), HR faces are shrunk with area;
-* an HR model (teacher) gets faces at its input size: LR faces are upsampled with bicubic
-  (``cv2.INTER_CUBIC`` convention): the naive "HR model on upsampled LR" baseline.
+How a model sees faces is not decided here: the protocol degrades HR faces to ``res`` with
+:func:`lrface.face.degrade.degrade`, and the runner hands them to
+:func:`lrface.models.inputs.model_input`, the one function that ``lrface.embed`` and the
+trainer use too (students: native size; HR models: bicubic back up to the input size).
 """
 from __future__ import annotations
 
@@ -30,15 +28,12 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 import numpy as np
 import torch
 
-from lrface.face.degrade import Degradation, degrade
-from lrface.models.base import FaceModel, preprocess
+from lrface import __version__
+from lrface.models.base import FaceModel
+from lrface.models.inputs import VIEW_RECIPE, inference_copy, run_batches
 from lrface.models.weights import default_for_res, load_model, sha256_file
 
 log = logging.getLogger(__name__)
-
-_UP = Degradation(kernel="bicubic", antialias=False)  # cv2.INTER_CUBIC convention
-_DOWN = Degradation(kernel="area")
-
 
 def git_commit() -> str:
     """Short commit of the lrface checkout, or ``"unknown"`` outside git."""
@@ -49,15 +44,6 @@ def git_commit() -> str:
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-
-
-def resize_to(faces: np.ndarray, size: Sequence[int]) -> np.ndarray:
-    """Resample a uint8 NHWC batch to ``size`` (h, w): area to shrink, bicubic to enlarge."""
-    h, w = int(size[0]), int(size[1])
-    if faces.shape[1:3] == (h, w):
-        return faces
-    recipe = _UP if faces.shape[1] < h else _DOWN
-    return degrade(faces, (h, w), recipe)
 
 
 @dataclass
@@ -74,11 +60,9 @@ class BenchModel:
 
     @functools.cached_property
     def fast(self) -> FaceModel:
-        """BN-folded, channels-last copy for inference (embeddings equal within 1e-4, tested
-        in ``tests/test_models.py``; about 2x faster for MobileFaceNet on CPU)."""
-        from lrface.models.export import fold_bn, to_channels_last
-
-        return to_channels_last(fold_bn(self.model))
+        """BN-folded, channels-last copy for inference (see
+        :func:`lrface.models.inputs.inference_copy`), the same form ``lrface.embed`` runs."""
+        return inference_copy(self.model)
 
 
 def load_bench_model(spec: str, device: str = "cpu", trust: bool = False) -> BenchModel:
@@ -99,8 +83,14 @@ def default_bench_model(res: Optional[int], device: str = "cpu") -> BenchModel:
     return BenchModel(entry.name, model, entry.sha256 or "unknown")
 
 
+#: Bump when the embedding code changes in a way the key below does not capture.
+CACHE_VERSION = 2
+
+
 class EmbeddingCache:
-    """Embeddings on disk, keyed by model sha256, resolution and the exact input pixels."""
+    """Embeddings on disk, keyed by model sha256, resolution, the LR recipe, the model-view
+    rules (:data:`lrface.models.inputs.VIEW_RECIPE`), the lrface version and the exact input
+    pixels, so neither a changed recipe nor an upgrade can serve a stale embedding."""
 
     def __init__(self, folder: Optional[Path]) -> None:
         self.folder = folder
@@ -108,7 +98,8 @@ class EmbeddingCache:
         self.misses = 0
 
     def key(self, model_sha: str, res: Optional[int], faces: np.ndarray, extra: str = "") -> str:
-        h = hashlib.sha1(f"{model_sha}|{res}|{faces.shape}|{extra}".encode())
+        stamp = f"v{CACHE_VERSION}|lrface {__version__}|{VIEW_RECIPE}|torch {torch.__version__}"
+        h = hashlib.sha1(f"{stamp}|{model_sha}|{res}|{faces.shape}|{extra}".encode())
         h.update(np.ascontiguousarray(faces).data)
         return h.hexdigest()
 
@@ -137,8 +128,9 @@ class EmbedFn:
     """The protocol-facing ``embed_fn(faces, res)`` for one model (its fast copy), with
     cache and timing."""
 
-    def __init__(self, bm: BenchModel, cache: EmbeddingCache, batch_size: int = 256) -> None:
+    def __init__(self, bm: BenchModel, cache: EmbeddingCache, batch_size: int = 256, recipe: str = "") -> None:
         self.bm = bm
+        self.recipe = recipe
         self.cache = cache
         self.batch_size = batch_size
         self.seconds = 0.0
@@ -147,21 +139,12 @@ class EmbedFn:
     @torch.inference_mode()
     def __call__(self, faces: np.ndarray, res: Optional[int]) -> np.ndarray:
         m = self.bm.fast
-        key = self.cache.key(self.bm.sha256, res, faces, extra=m.cfg.template)
+        key = self.cache.key(self.bm.sha256, res, faces, extra=f"{m.cfg}|{self.recipe}")
         hit = self.cache.get(key)
         if hit is not None:
             return hit
         t0 = time.perf_counter()
-        x = faces
-        if m.cfg.template == "arcface_112x96":
-            x = resize_to(x, (112, 112))[:, :, 8:104]  # the 112x96 crop of the 112 template
-        x = resize_to(x, m.cfg.input_size)
-        dev = next(m.parameters()).device
-        out = []
-        for s in range(0, len(x), self.batch_size):
-            t = preprocess(x[s : s + self.batch_size], m.cfg).to(dev).contiguous(memory_format=torch.channels_last)
-            out.append(m(t).float().cpu().numpy())
-        emb = np.concatenate(out)
+        emb = run_batches(m, faces, self.batch_size)
         self.seconds += time.perf_counter() - t0
         self.images += len(faces)
         self.cache.put(key, emb)
@@ -203,7 +186,7 @@ def run(
             if key not in loaded:
                 loaded[key] = default_bench_model(res, device) if spec is None else load_bench_model(spec, device, trust)
             bm = loaded[key]
-            fn = EmbedFn(bm, cache, batch_size)
+            fn = EmbedFn(bm, cache, batch_size, recipe=degrade_preset)
             progress(f"{dataset} res={res} model={bm.label}")
             t0 = time.perf_counter()
             with face_cache(cache_dir / "faces" if cache_dir else None):
@@ -279,16 +262,17 @@ def write_results(rows: Sequence[Dict[str, Any]], out: Path) -> Dict[str, Path]:
 def plot_curves(rows: Sequence[Dict[str, Any]], path: Path) -> Optional[Path]:
     """ROC (verification rows) or CMC (identification rows); skipped without matplotlib."""
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        # The object API, not pyplot: drawing a file must not switch the caller's backend.
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
     except ImportError:
         log.info("matplotlib not installed: no plot")
         return None
     from lrface.eval.metrics import roc
 
-    fig, ax = plt.subplots(figsize=(6, 4.5))
+    fig = Figure(figsize=(6, 4.5))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
     drawn = False
     for r in rows:
         name = f"{r.get('model')} {r.get('res')}px"
@@ -307,7 +291,6 @@ def plot_curves(rows: Sequence[Dict[str, Any]], path: Path) -> Optional[Path]:
                     ax.set_ylabel("identification rate")
                     drawn = True
     if not drawn:
-        plt.close(fig)
         return None
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
@@ -315,6 +298,5 @@ def plot_curves(rows: Sequence[Dict[str, Any]], path: Path) -> Optional[Path]:
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=120)
-    plt.close(fig)
     path.write_bytes(buf.getvalue())
     return path

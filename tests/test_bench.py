@@ -47,8 +47,14 @@ def weights(tmp_path_factory) -> Path:
     return folder
 
 
-def test_bench_writes_contract_outputs_and_caches(lfw_like, weights, tmp_path, capsys, monkeypatch):
+def test_bench_writes_contract_outputs_and_caches(lfw_like, weights, tmp_path, capsys, monkeypatch, request):
     monkeypatch.setenv("LRFACE_WEIGHTS", str(weights))
+    import matplotlib
+
+    previous = matplotlib.get_backend()
+    matplotlib.use("svg")  # a backend a caller might have chosen; the runner must keep it
+    backend = matplotlib.get_backend()
+    request.addfinalizer(lambda: matplotlib.use(previous))
     out = tmp_path / "out"
     args = ["--dataset", "lfw", "--res", "16", "12", "--root", str(lfw_like), "--out", str(out),
             "--cache", str(tmp_path / "cache"), "--model", "lrstudent16", f"teacher:{weights / 'mobilefacenet_y1.pt'}"]
@@ -66,6 +72,9 @@ def test_bench_writes_contract_outputs_and_caches(lfw_like, weights, tmp_path, c
     csv = pd.read_csv(out / "results.csv")
     assert len(csv) == 4 and "accuracy" in csv.columns
     assert (out / "curves.png").stat().st_size > 1000
+    import matplotlib
+
+    assert matplotlib.get_backend() == backend  # drawing the plot left the caller's backend alone
     # Second run: every embedding comes from the cache, results identical.
     assert bench_main(args + ["--out", str(tmp_path / "out2")]) == 0
     rows2 = json.loads((tmp_path / "out2" / "results.json").read_text())

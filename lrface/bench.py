@@ -12,18 +12,16 @@ trainer use too (students: native size; HR models: bicubic back up to the input 
 """
 from __future__ import annotations
 
-import datetime as _dt
 import functools
 import hashlib
 import io
 import json
 import logging
 import os
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -31,20 +29,10 @@ import torch
 from lrface import __version__
 from lrface.models.base import FaceModel
 from lrface.models.inputs import VIEW_RECIPE, inference_copy, run_batches
+from lrface.provenance import provenance
 from lrface.models.weights import default_for_res, load_model, sha256_file
 
 log = logging.getLogger(__name__)
-
-def git_commit() -> str:
-    """Short commit of the lrface checkout, or ``"unknown"`` outside git."""
-    try:
-        here = Path(__file__).resolve().parent
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True,
-                             text=True, timeout=5)
-        return out.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
 
 @dataclass
 class BenchModel:
@@ -176,7 +164,7 @@ def run(
                          **(protocol_kwargs or {}))
     proto.check()  # a bad root fails here, before any model is loaded
     cache = EmbeddingCache(cache_dir / "embeddings" if cache_dir else None)
-    commit, date = git_commit(), _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    prov = provenance()
     loaded: Dict[str, BenchModel] = {}
     rows: List[Dict[str, Any]] = []
     for res in res_list:
@@ -198,8 +186,8 @@ def run(
             out.update(
                 model=bm.label, sha256=bm.sha256, role=bm.model.cfg.role,
                 images_per_s=(fn.images / fn.seconds) if fn.seconds > 0 else None,
-                embedded=fn.images, seconds=round(wall, 3), commit=commit, date=date,
-                device=str(device), cache_hits=cache.hits,
+                embedded=fn.images, seconds=round(wall, 3), device=str(device), cache_hits=cache.hits,
+                **prov,
             )
             rows.append(out)
     return rows

@@ -49,3 +49,25 @@ def mtcnn_weights() -> Path:
     if not (d / "pnet.pt").exists():
         pytest.skip(f"MTCNN weights not found in {d}")
     return d
+
+
+# ----------------------------------------------------------------------------- fast mode
+# `pytest --fast` (or LRFACE_FAST=1) deselects tests marked `slow` (the big IResNets, the
+# long detector and export runs): the mode for quick edit-test loops. CI runs everything.
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--fast", action="store_true", default=False,
+                     help="deselect tests marked slow (same as LRFACE_FAST=1 or -m 'not slow')")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
+    import os
+
+    if not (config.getoption("--fast") or os.environ.get("LRFACE_FAST") == "1"):
+        return
+    keep = [it for it in items if it.get_closest_marker("slow") is None]
+    dropped = [it for it in items if it.get_closest_marker("slow") is not None]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep

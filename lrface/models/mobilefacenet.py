@@ -22,7 +22,7 @@ Two variants whose state-dict keys match public weights exactly:
     depthwise, linear), ``linear1`` (1x1 conv 512->128, linear). Bottleneck table (t, c, n, s) =
     (2,64,5,2), (4,128,1,2), (2,128,6,1), (4,128,1,2), (2,128,2,1); PyTorch default BN eps 1e-5.
     That repository reads images with ``scipy.misc.imread`` (RGB) and scales ``(x - 127.5) / 128``;
-    we confirmed RGB on LFW (see ``benchmarks/teacher_lfw_check.py``).
+    we confirmed RGB on LFW (`lrface-bench --dataset lfw --res 112 --model casia.pt`).
 """
 from __future__ import annotations
 

@@ -13,13 +13,12 @@ Example::
 """
 from __future__ import annotations
 
-import argparse
 import datetime as _dt
 import sys
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
-from lrface.cli.common import run_cli, setup_logging
+from lrface.cli.common import ArgumentParser, run_cli, setup_logging
 
 
 def convert_to_file(src: str, out: str, arch: Optional[str] = None, name: Optional[str] = None,
@@ -49,7 +48,7 @@ def convert_to_file(src: str, out: str, arch: Optional[str] = None, name: Option
 
 
 def _main(argv: Optional[Sequence[str]]) -> int:
-    p = argparse.ArgumentParser(prog="lrface-convert", description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(prog="lrface-convert", description=__doc__.split("\n\n")[0])
     p.add_argument("src", help="MXNet folder/prefix, backbone.pth, or legacy checkpoint")
     p.add_argument("out", help="output .pt (a MANIFEST.yaml entry is written beside it)")
     p.add_argument("--arch", help="architecture name (see lrface.list_models()); inferred when possible")

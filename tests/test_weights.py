@@ -90,3 +90,42 @@ def test_wrong_architecture_and_unknown_name(tmp_path):
         load_model(path)
     with pytest.raises(WeightsError, match="unknown model"):
         load_model("no-such-model")
+
+
+def test_every_listed_name_loads(tmp_path, monkeypatch, caplog):
+    """list_models() is the set of names load_model() accepts (timm's list/create contract)."""
+    from lrface.models import list_models as list_architectures
+
+    _save_student(tmp_path, "tiny16")
+    monkeypatch.setenv("LRFACE_WEIGHTS", str(tmp_path))
+    names = lrface.list_models()
+    assert set(list_architectures()) <= set(names) and "tiny16" in names
+    assert lrface.list_models(pretrained=True) == ["tiny16"]
+    assert lrface.list_models("lrstudent1*") == ["lrstudent12", "lrstudent16"]
+    assert lrface.list_models("tiny*", pretrained=True) == ["tiny16"]
+    x = torch.randn(2, 3, 16, 16)
+    for name in names:
+        with caplog.at_level("WARNING", logger="lrface.models.weights"):
+            caplog.clear()
+            m = load_model(name)
+        assert isinstance(m, torch.nn.Module) and not m.training, name
+        if name == "tiny16":
+            assert m.weights.name == "tiny16" and not caplog.records
+        else:  # an architecture: random init, and the user is told so
+            assert m.weights is None, name
+            assert any("randomly initialised" in r.getMessage() for r in caplog.records), name
+    e = load_model("tiny16").embed(x)
+    assert e.shape == (2, 128) and torch.allclose(e.norm(dim=1), torch.ones(2))
+
+
+def test_weights_named_like_an_architecture_win(tmp_path, monkeypatch):
+    path = _save_student(tmp_path, "lrstudent16", default=False)
+    monkeypatch.setenv("LRFACE_WEIGHTS", str(tmp_path))
+    assert lrface.list_models("lrstudent16") == ["lrstudent16"]  # listed once
+    m = load_model("lrstudent16")
+    assert m.weights is not None and m.weights.path == path
+
+
+def test_unknown_name_suggests_close_names():
+    with pytest.raises(WeightsError, match=r"unknown model 'iresnet5'.*Did you mean 'iresnet50'"):
+        load_model("iresnet5")

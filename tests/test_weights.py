@@ -129,3 +129,47 @@ def test_weights_named_like_an_architecture_win(tmp_path, monkeypatch):
 def test_unknown_name_suggests_close_names():
     with pytest.raises(WeightsError, match=r"unknown model 'iresnet5'.*Did you mean 'iresnet50'"):
         load_model("iresnet5")
+
+
+def test_shipped_manifest_is_found_through_the_package():
+    """The shipped manifest is package data (lrface/weights), located with importlib.resources."""
+    from importlib.resources import files
+
+    from lrface.models.weights import PACKAGE_WEIGHTS, manifest_folders, package_weights_dir
+
+    res = files("lrface") / "weights" / "MANIFEST.yaml"
+    assert res.is_file()
+    assert package_weights_dir() == PACKAGE_WEIGHTS == Path(str(res)).parent
+    assert Path(lrface.__file__).resolve().parent / "weights" == package_weights_dir().resolve()
+    assert manifest_folders()[0] == package_weights_dir()
+
+
+def test_setup_cfg_ships_the_weights_as_package_data():
+    import configparser
+
+    root = Path(__file__).resolve().parent.parent
+    cfg = configparser.ConfigParser()
+    cfg.read(root / "setup.cfg")
+    shipped = cfg["options.package_data"]["lrface"].split()
+    assert {"weights/MANIFEST.yaml", "weights/*.pt"} <= set(shipped)
+
+
+@pytest.mark.slow
+def test_wheel_contains_the_weights(tmp_path):
+    """A real (non-editable) build: the wheel holds lrface/weights/MANIFEST.yaml."""
+    import subprocess
+    import sys
+    import zipfile
+
+    pytest.importorskip("setuptools")
+    pytest.importorskip("wheel")
+    import shutil
+
+    root = Path(__file__).resolve().parent.parent
+    src = tmp_path / "src"  # build a copy: a build leaves build/ and *.egg-info behind
+    shutil.copytree(root, src, ignore=shutil.ignore_patterns(".git", ".venv", "build", "dist", "*.egg-info",
+                                                             "__pycache__", ".pytest_cache", "out", "runs"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+                    "-w", str(tmp_path / "dist"), str(src)], check=True, timeout=600)
+    (whl,) = (tmp_path / "dist").glob("lrface-*.whl")
+    assert "lrface/weights/MANIFEST.yaml" in zipfile.ZipFile(whl).namelist()

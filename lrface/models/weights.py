@@ -26,7 +26,7 @@ models with weights (manifest entries) and, unless ``pretrained=True``, the regi
 architectures, which load randomly initialised (as ``timm.create_model(name)`` does), with a
 logged warning. A manifest entry named like an architecture wins over it.
 
-Two manifests are searched: the package's own ``weights/MANIFEST.yaml`` (models shipped by
+Two manifests are searched: the package's own ``lrface/weights/MANIFEST.yaml`` (models shipped by
 this project) and ``$LRFACE_WEIGHTS/MANIFEST.yaml`` when that variable is set (models you
 converted or trained). A path given to :func:`load_model` uses the ``MANIFEST.yaml`` in its
 own folder.
@@ -57,8 +57,23 @@ from lrface.models.base import list_models as list_architectures
 log = logging.getLogger(__name__)
 
 PathLike = Union[str, Path]
-PACKAGE_WEIGHTS = Path(__file__).resolve().parent.parent.parent / "weights"
 MANIFEST_NAME = "MANIFEST.yaml"
+
+
+def package_weights_dir() -> Path:
+    """Folder of the shipped ``MANIFEST.yaml`` and weights: ``lrface/weights`` inside the package.
+
+    Located through the installed package (``importlib.resources``), not relative to a
+    source checkout, so a plain ``pip install`` (wheel), an editable install and a source
+    tree all find the same files. ``setup.cfg`` ships them as package data.
+    """
+    from importlib.resources import files
+
+    return Path(str(files("lrface") / "weights"))
+
+
+#: The shipped weights folder (see :func:`package_weights_dir`).
+PACKAGE_WEIGHTS = package_weights_dir()
 
 
 def sha256_file(path: PathLike, chunk: int = 1 << 20) -> str:
@@ -175,7 +190,7 @@ def list_models(pattern: str = "*", pretrained: bool = False) -> List[str]:
 
     Like ``timm.list_models``: by default the registered architectures (``iresnet50``,
     ``lrstudent16``, ...; they load randomly initialised) plus the models with weights named
-    in the manifests (shipped ``weights/MANIFEST.yaml`` and ``$LRFACE_WEIGHTS``). With
+    in the manifests (shipped ``lrface/weights/MANIFEST.yaml`` and ``$LRFACE_WEIGHTS``). With
     ``pretrained=True``, only the names that come with weights.
 
     Args:

@@ -31,7 +31,8 @@ def _files(tmp: Path) -> Path:
 CASES = [
     ("prepare", ["{t}/missing_root", "{t}/dst"], "dataset folder not found"),
     ("prepare", ["{t}", "{t}/dst", "--size", "huge"], "size must look like"),
-    ("convert", ["{t}/backbone.pth", "{t}/out.pt", "--arch", "typo"], "unknown model 'typo'"),
+    ("convert", ["{t}/backbone.pth", "{t}/out.pt", "--arch", "typo"], "unknown architecture 'typo'"),
+    ("convert", ["{t}/backbone.pth", "{t}/out.pt", "--arch", "iresnet5"], "Did you mean 'iresnet50'"),
     ("convert", ["{t}/missing.pth", "{t}/out.pt"], "not found"),
     ("bench", ["--dataset", "lfw", "--res", "16", "--degrade", "typo"], "invalid choice: 'typo'"),
     ("bench", ["--dataset", "typo", "--res", "16"], "invalid choice: 'typo'"),

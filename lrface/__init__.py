@@ -6,7 +6,7 @@ device and prints nothing)::
     lrface.embed(images, model=None, res=None, align=True, ...) -> np.ndarray (N, D) unit-norm
     lrface.verify(a, b, model=None) -> Verification(score, same, threshold)
     lrface.load_model(name_or_path=None, res=None) -> model
-    lrface.list_models(pattern="*") -> list[str]
+    lrface.list_models(pattern="*", pretrained=False) -> list[str]   # names load_model accepts
     lrface.Gallery
 
 The face pipeline lives in :mod:`lrface.face` (io, detect, align, degrade); synthetic
@@ -32,7 +32,7 @@ _LAZY = {
     "Gallery": "lrface.api",
     "Verification": "lrface.api",
     "load_model": "lrface.models.weights",
-    "list_models": "lrface.models.base",
+    "list_models": "lrface.models.weights",
     "create_model": "lrface.models.base",
 }
 

@@ -82,9 +82,10 @@ def _build(root: Path) -> None:
     for name, (make, _) in BAD.items():
         (ident / name).write_bytes(make())
     (ident / "broken_link.jpg").symlink_to(root / "does_not_exist.jpg")
-    (ident / "folder.jpg").mkdir()  # a directory with an image suffix: skipped, not a crash
-    (ident / "notes.txt").write_text("not an image")  # non-image suffix: skipped
-    (ident / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")  # hidden: skipped
+    (ident / "folder.jpg").mkdir()  # a directory with an image suffix: counted as skipped, not a crash
+    (ident / "notes.txt").write_text("not an image")  # not an image by content: an unreadable row
+    (ident / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")  # hidden: an unreadable row
+    (ident / "no_suffix").write_bytes(_jpeg(_scene()))  # a JPEG without a suffix: processed
 
 
 def test_every_bad_input_gets_a_status_and_nothing_is_lost(tmp_path: Path, mtcnn_weights):
@@ -103,9 +104,11 @@ def test_every_bad_input_gets_a_status_and_nothing_is_lost(tmp_path: Path, mtcnn
     summary = prepare_dataset(src, dst, workers=2, progress=False)  # the pool path too
     rows = {r["source"]: r for r in csv.DictReader(open(dst / "manifest.csv"))}
 
-    expected_rows = len(BAD) + 1 + 3  # + broken link + the 3 good ones
+    expected_rows = len(BAD) + 4 + 3  # + broken link, notes, .DS_Store, no_suffix + the 3 good ones
     assert summary.total == expected_rows == len(rows)
-    assert summary.processed == len(BAD) + 1
+    assert summary.processed == len(BAD) + 4
+    assert summary.not_images == 2
+    assert summary.skipped == {"sub-folders inside identity folders": 1}
     for name, (_, want) in BAD.items():
         r = rows[f"person_a/{name}"]
         assert r["status"] in STATUSES, (name, r)
@@ -114,9 +117,14 @@ def test_every_bad_input_gets_a_status_and_nothing_is_lost(tmp_path: Path, mtcnn
         if r["status"] == "unreadable":
             assert r["message"], f"{name}: unreadable rows must say why"
         if r["status"] == "ok":
-            assert (dst / "person_a" / r["output"]).is_file()
+            assert (dst / r["output"]).is_file()
     assert rows["person_a/broken_link.jpg"]["status"] == "unreadable"
-    assert "notes.txt" not in str(rows) and "folder.jpg" not in str(rows) and ".DS_Store" not in str(rows)
+    for name in ("notes.txt", ".DS_Store"):
+        r = rows[f"person_a/{name}"]
+        assert r["status"] == "unreadable" and r["message"].startswith("not an image file"), r
+    assert rows["person_a/no_suffix"]["status"] in STATUSES
+    assert not rows["person_a/no_suffix"]["message"].startswith("not an image file")
+    assert "folder.jpg" not in str(rows)
     # The earlier run's work is intact.
     for src_key, r in rows_before.items():
         assert rows[src_key] == r

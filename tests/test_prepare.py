@@ -44,9 +44,9 @@ def test_known_landmarks_mode_aligns_everything(raw: Path, tmp_path: Path):
     assert [r["source"] for r in rows] == sorted(r["source"] for r in rows)
     for r in rows:
         ident = r["source"].split("/")[0]
-        img = read_image(dst / ident / r["output"])
+        assert r["output"].startswith(ident + "/") and r["output"].endswith(".jpg")
+        img = read_image(dst / r["output"])  # output is relative to DST
         assert img.shape == (112, 112, 3)
-        assert r["output"].endswith(".jpg")
     # Rerun: everything resumed, nothing processed again.
     s2 = prepare_dataset(raw, dst, settings=_known(raw), workers=1, progress=False)
     assert s2.processed == 0 and s2.counts["ok"] == 12
@@ -57,7 +57,7 @@ def test_112x96_output(raw: Path, tmp_path: Path):
     st = PrepareSettings(size=(112, 96), landmarks_file=str(raw / "landmarks.csv"))
     prepare_dataset(raw, dst, settings=st, workers=1, progress=False, limit=2)
     r = _rows(dst)[0]
-    assert read_image(dst / r["source"].split("/")[0] / r["output"]).shape == (112, 96, 3)
+    assert read_image(dst / r["output"]).shape == (112, 96, 3)
 
 
 def test_resume_keeps_work_and_repairs_torn_manifest(raw: Path, tmp_path: Path):
@@ -173,7 +173,7 @@ def test_killed_run_resumes_without_loss(tmp_path: Path, mtcnn_weights):
     assert len({r["source"] for r in rows}) == 60
     for r in rows:
         if r["status"] == "ok":
-            img = read_image(dst / r["source"].split("/")[0] / r["output"])  # decodes fully
+            img = read_image(dst / r["output"])  # decodes fully
             assert img.shape == (112, 112, 3)
     assert not [p for p in dst.rglob("*") if ".tmp" in p.name]
 
@@ -183,3 +183,66 @@ def test_limited_rerun_keeps_other_rows(raw: Path, tmp_path: Path):
     prepare_dataset(raw, dst, settings=_known(raw), workers=1, progress=False)
     s = prepare_dataset(raw, dst, settings=_known(raw), workers=1, progress=False, limit=2)
     assert s.total == 12 and s.processed == 0 and len(_rows(dst)) == 12
+
+
+def test_output_column_is_relative_to_dst_and_old_manifests_resume(raw: Path, tmp_path: Path):
+    dst = tmp_path / "out"
+    prepare_dataset(raw, dst, settings=_known(raw), workers=1, progress=False, limit=4)
+    rows = _rows(dst)
+    assert all(r["output"] == r["source"].rsplit(".", 1)[0] + ".jpg" for r in rows)
+    # A manifest written by an older lrface held bare file names: it still resumes, and is upgraded.
+    with open(dst / "manifest.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=COLUMNS)
+        w.writeheader()
+        w.writerows({**r, "output": r["output"].split("/")[1]} for r in rows)
+    s = prepare_dataset(raw, dst, settings=_known(raw), workers=1, progress=False)
+    assert s.processed == 12 - 4 and s.counts["ok"] == 12
+    for r in _rows(dst):
+        assert "/" in r["output"] and (dst / r["output"]).is_file()
+
+
+def _rename_in_landmarks(raw: Path, old: str, new: str) -> None:
+    (raw / old).rename(raw / new)
+    lm = raw / "landmarks.csv"
+    lm.write_text(lm.read_text().replace(old + ",", new + ","))
+
+
+def test_every_file_gets_a_row_and_content_decides_what_is_an_image(raw: Path, tmp_path: Path, capsys):
+    # A JPEG without a suffix is an image (decided by its first bytes) ...
+    _rename_in_landmarks(raw, "id_0000/id_0000_0001.jpg", "id_0000/id_0000_0001")
+    # ... a PNG with a misleading suffix too; other files get an unreadable row saying why.
+    _rename_in_landmarks(raw, "id_0000/id_0000_0002.jpg", "id_0000/id_0000_0002.dat")
+    (raw / "id_0001" / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    (raw / "id_0001" / "notes.txt").write_text("not an image")
+    (raw / "id_0001" / "._id_0001_0001.jpg").write_bytes(b"\0\5\26\7AppleDouble")
+    (raw / "id_0002" / "more").mkdir()  # a sub-folder: cannot have a row, counted as skipped
+    (raw / "README").write_text("loose file in SRC")
+    dst = tmp_path / "out"
+    code = prepare_main([str(raw), str(dst), "--landmarks", str(raw / "landmarks.csv"),
+                         "--workers", "1", "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == 0
+    rows = {r["source"]: r for r in _rows(dst)}
+    assert len(rows) == 12 + 3
+    for name in ("id_0000/id_0000_0001", "id_0000/id_0000_0002.dat"):
+        assert rows[name]["status"] == "ok", rows[name]
+        assert read_image(dst / rows[name]["output"]).shape == (112, 112, 3)
+    assert rows["id_0000/id_0000_0001"]["output"] == "id_0000/id_0000_0001.jpg"
+    for name in (".DS_Store", "notes.txt", "._id_0001_0001.jpg"):
+        r = rows[f"id_0001/{name}"]
+        assert r["status"] == "unreadable" and r["message"].startswith("not an image file"), r
+        assert r["output"] == ""
+    assert "15 images: ok=12, no_face=0, unreadable=3" in out
+    assert "3 of the unreadable are not image files" in out
+    # landmarks.csv and README sit directly in SRC; "more" is a sub-folder of an identity folder.
+    assert "2 files directly in SRC" in out and "1 sub-folders inside identity folders" in out
+    # Resume: the non-image rows are kept like any other.
+    s = prepare_dataset(raw, dst, settings=_known(raw), workers=1, progress=False)
+    assert s.processed == 0 and s.total == 15 and s.not_images == 3
+
+
+def test_only_non_images_is_a_layout_error(tmp_path: Path):
+    (tmp_path / "src" / "bob").mkdir(parents=True)
+    (tmp_path / "src" / "bob" / "notes.txt").write_text("hi")
+    with pytest.raises(DatasetLayoutError, match="no images found"):
+        prepare_dataset(tmp_path / "src", tmp_path / "dst", workers=1, progress=False)

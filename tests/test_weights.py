@@ -90,3 +90,86 @@ def test_wrong_architecture_and_unknown_name(tmp_path):
         load_model(path)
     with pytest.raises(WeightsError, match="unknown model"):
         load_model("no-such-model")
+
+
+def test_every_listed_name_loads(tmp_path, monkeypatch, caplog):
+    """list_models() is the set of names load_model() accepts (timm's list/create contract)."""
+    from lrface.models import list_models as list_architectures
+
+    _save_student(tmp_path, "tiny16")
+    monkeypatch.setenv("LRFACE_WEIGHTS", str(tmp_path))
+    names = lrface.list_models()
+    assert set(list_architectures()) <= set(names) and "tiny16" in names
+    assert lrface.list_models(pretrained=True) == ["tiny16"]
+    assert lrface.list_models("lrstudent1*") == ["lrstudent12", "lrstudent16"]
+    assert lrface.list_models("tiny*", pretrained=True) == ["tiny16"]
+    x = torch.randn(2, 3, 16, 16)
+    for name in names:
+        with caplog.at_level("WARNING", logger="lrface.models.weights"):
+            caplog.clear()
+            m = load_model(name)
+        assert isinstance(m, torch.nn.Module) and not m.training, name
+        if name == "tiny16":
+            assert m.weights.name == "tiny16" and not caplog.records
+        else:  # an architecture: random init, and the user is told so
+            assert m.weights is None, name
+            assert any("randomly initialised" in r.getMessage() for r in caplog.records), name
+    e = load_model("tiny16").embed(x)
+    assert e.shape == (2, 128) and torch.allclose(e.norm(dim=1), torch.ones(2))
+
+
+def test_weights_named_like_an_architecture_win(tmp_path, monkeypatch):
+    path = _save_student(tmp_path, "lrstudent16", default=False)
+    monkeypatch.setenv("LRFACE_WEIGHTS", str(tmp_path))
+    assert lrface.list_models("lrstudent16") == ["lrstudent16"]  # listed once
+    m = load_model("lrstudent16")
+    assert m.weights is not None and m.weights.path == path
+
+
+def test_unknown_name_suggests_close_names():
+    with pytest.raises(WeightsError, match=r"unknown model 'iresnet5'.*Did you mean 'iresnet50'"):
+        load_model("iresnet5")
+
+
+def test_shipped_manifest_is_found_through_the_package():
+    """The shipped manifest is package data (lrface/weights), located with importlib.resources."""
+    from importlib.resources import files
+
+    from lrface.models.weights import PACKAGE_WEIGHTS, manifest_folders, package_weights_dir
+
+    res = files("lrface") / "weights" / "MANIFEST.yaml"
+    assert res.is_file()
+    assert package_weights_dir() == PACKAGE_WEIGHTS == Path(str(res)).parent
+    assert Path(lrface.__file__).resolve().parent / "weights" == package_weights_dir().resolve()
+    assert manifest_folders()[0] == package_weights_dir()
+
+
+def test_setup_cfg_ships_the_weights_as_package_data():
+    import configparser
+
+    root = Path(__file__).resolve().parent.parent
+    cfg = configparser.ConfigParser()
+    cfg.read(root / "setup.cfg")
+    shipped = cfg["options.package_data"]["lrface"].split()
+    assert {"weights/MANIFEST.yaml", "weights/*.pt"} <= set(shipped)
+
+
+@pytest.mark.slow
+def test_wheel_contains_the_weights(tmp_path):
+    """A real (non-editable) build: the wheel holds lrface/weights/MANIFEST.yaml."""
+    import subprocess
+    import sys
+    import zipfile
+
+    pytest.importorskip("setuptools")
+    pytest.importorskip("wheel")
+    import shutil
+
+    root = Path(__file__).resolve().parent.parent
+    src = tmp_path / "src"  # build a copy: a build leaves build/ and *.egg-info behind
+    shutil.copytree(root, src, ignore=shutil.ignore_patterns(".git", ".venv", "build", "dist", "*.egg-info",
+                                                             "__pycache__", ".pytest_cache", "out", "runs"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+                    "-w", str(tmp_path / "dist"), str(src)], check=True, timeout=600)
+    (whl,) = (tmp_path / "dist").glob("lrface-*.whl")
+    assert "lrface/weights/MANIFEST.yaml" in zipfile.ZipFile(whl).namelist()

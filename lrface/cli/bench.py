@@ -14,14 +14,14 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-from lrface.cli.common import run_cli, setup_logging
+from lrface.cli.common import ArgumentParser, run_cli, setup_logging
 
 
 def build_parser() -> argparse.ArgumentParser:
     from lrface.eval.protocols import MODES, list_protocols
     from lrface.face.degrade import list_presets
 
-    p = argparse.ArgumentParser(prog="lrface-bench", description=__doc__.split("\n\n")[0],
+    p = ArgumentParser(prog="lrface-bench", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="Datasets: " + ", ".join(list_protocols()) + ". See docs/protocols.md.")
     p.add_argument("--dataset", required=True, choices=list_protocols(), help="protocol / dataset")

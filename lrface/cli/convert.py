@@ -13,13 +13,12 @@ Example::
 """
 from __future__ import annotations
 
-import argparse
 import datetime as _dt
 import sys
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
-from lrface.cli.common import run_cli, setup_logging
+from lrface.cli.common import ArgumentParser, run_cli, setup_logging
 
 
 def convert_to_file(src: str, out: str, arch: Optional[str] = None, name: Optional[str] = None,
@@ -48,8 +47,21 @@ def convert_to_file(src: str, out: str, arch: Optional[str] = None, name: Option
     return entry
 
 
+def _check_arch(arch: str) -> None:
+    """Fail before reading SRC when ``--arch`` names no registered architecture."""
+    import difflib
+
+    from lrface.models import list_models as list_architectures
+
+    known = list_architectures()
+    if arch not in known:
+        close = difflib.get_close_matches(arch, known, n=3, cutoff=0.5)
+        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise ValueError(f"unknown architecture {arch!r} for --arch.{hint} Known: {', '.join(known)}")
+
+
 def _main(argv: Optional[Sequence[str]]) -> int:
-    p = argparse.ArgumentParser(prog="lrface-convert", description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(prog="lrface-convert", description=__doc__.split("\n\n")[0])
     p.add_argument("src", help="MXNet folder/prefix, backbone.pth, or legacy checkpoint")
     p.add_argument("out", help="output .pt (a MANIFEST.yaml entry is written beside it)")
     p.add_argument("--arch", help="architecture name (see lrface.list_models()); inferred when possible")
@@ -58,6 +70,8 @@ def _main(argv: Optional[Sequence[str]]) -> int:
     p.add_argument("-v", "--verbose", action="count", default=0)
     args = p.parse_args(argv)
     setup_logging(args.verbose)
+    if args.arch is not None:
+        _check_arch(args.arch)
     entry = convert_to_file(args.src, args.out, arch=args.arch, name=args.name, trust=args.trust)
     print(f"wrote {args.out} ({entry['arch']}, {entry['input_size'][0]}x{entry['input_size'][1]}, "
           f"{entry['embedding_size']}-D, sha256 {entry['sha256'][:12]}...) and its entry in "

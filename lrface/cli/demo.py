@@ -14,7 +14,6 @@ Example::
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import sys
@@ -25,7 +24,7 @@ from typing import Dict, List, Optional, Sequence
 import cv2
 import numpy as np
 
-from lrface.cli.common import run_cli, setup_logging
+from lrface.cli.common import ArgumentParser, positive_int, run_cli, setup_logging
 
 RESOLUTIONS = (8, 12, 16, 24, 32)
 
@@ -113,10 +112,10 @@ def run_demo(out: Path, identities: int, images: int, workers: int, seed: int) -
 
 
 def _main(argv: Optional[Sequence[str]]) -> int:
-    p = argparse.ArgumentParser(prog="lrface-demo", description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(prog="lrface-demo", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default="out/demo", help="output folder (default out/demo)")
-    p.add_argument("--identities", type=int, default=20)
-    p.add_argument("--images", type=int, default=5, help="images per identity")
+    p.add_argument("--identities", type=positive_int, default=20)
+    p.add_argument("--images", type=positive_int, default=5, help="images per identity")
     p.add_argument("--workers", type=int, default=0, help="prepare workers (default: one per core)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-v", "--verbose", action="count", default=0)

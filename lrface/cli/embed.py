@@ -13,7 +13,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from lrface.cli.common import run_cli, setup_logging
+from lrface.cli.common import ArgumentParser, check_files_exist, run_cli, setup_logging
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
@@ -24,7 +24,7 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 
 
 def _main(argv: Optional[Sequence[str]]) -> int:
-    p = argparse.ArgumentParser(prog="lrface-embed", description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(prog="lrface-embed", description=__doc__.split("\n\n")[0])
     p.add_argument("inputs", nargs="+", help="image files")
     p.add_argument("--out", required=True, help=".npy (embeddings) or .npz (embeddings + paths)")
     p.add_argument("--flip", action="store_true", help="flip-TTA")
@@ -32,6 +32,9 @@ def _main(argv: Optional[Sequence[str]]) -> int:
     p.add_argument("-v", "--verbose", action="count", default=0)
     args = p.parse_args(argv)
     setup_logging(args.verbose)
+    check_files_exist(args.inputs)
+    if Path(args.out).suffix not in (".npy", ".npz"):
+        raise ValueError(f"--out must end in .npy or .npz, got {args.out}")
     from lrface.api import embed
 
     e = embed(args.inputs, model=args.model, res=args.res, align=not args.no_align, device=args.device,

@@ -10,7 +10,7 @@ import argparse
 import sys
 from typing import Optional, Sequence
 
-from lrface.cli.common import run_cli, setup_logging
+from lrface.cli.common import ArgumentParser, run_cli, setup_logging
 from lrface.data.prepare import PrepareSettings, prepare_dataset
 from lrface.face.pipeline import POLICIES
 
@@ -28,7 +28,7 @@ def _size(text: str) -> tuple:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="lrface-prepare",
         description="Turn SRC/<identity>/<image> into aligned crops DST/<identity>/<image>.jpg "
         "plus DST/manifest.csv (source,output,status,score,...). Resumable: rerun to continue.",

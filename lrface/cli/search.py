@@ -5,27 +5,29 @@ when ``--save`` is given) or an ``.npz`` written by :meth:`lrface.Gallery.save`.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
 
-from lrface.cli.common import run_cli, setup_logging
+from lrface.cli.common import ArgumentParser, check_files_exist, positive_int, run_cli, setup_logging
 from lrface.cli.embed import add_model_args
 
 
 def _main(argv: Optional[Sequence[str]]) -> int:
-    p = argparse.ArgumentParser(prog="lrface-search", description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(prog="lrface-search", description=__doc__.split("\n\n")[0])
     p.add_argument("--gallery", required=True, help="folder G/<identity>/<image> or a gallery .npz")
     p.add_argument("--probe", required=True, nargs="+", help="probe image files")
-    p.add_argument("-k", type=int, default=5, help="results per probe")
+    p.add_argument("-k", type=positive_int, default=5, help="results per probe")
     p.add_argument("--save", help="write the embedded gallery to this .npz")
     add_model_args(p)
     p.add_argument("-v", "--verbose", action="count", default=0)
     args = p.parse_args(argv)
     setup_logging(args.verbose)
+    check_files_exist(args.probe, "probe")
+    if not Path(args.gallery).exists():
+        raise FileNotFoundError(2, "no such gallery folder or .npz", args.gallery)
     from lrface.api import Gallery, embed
     from lrface.data.folder import scan_identity_folders
 

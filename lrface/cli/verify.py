@@ -5,16 +5,15 @@ scripts can branch on it; without any threshold it prints the score and exits 0.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from typing import Optional, Sequence
 
-from lrface.cli.common import run_cli, setup_logging
+from lrface.cli.common import ArgumentParser, check_files_exist, run_cli, setup_logging
 from lrface.cli.embed import add_model_args
 
 
 def _main(argv: Optional[Sequence[str]]) -> int:
-    p = argparse.ArgumentParser(prog="lrface-verify", description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(prog="lrface-verify", description=__doc__.split("\n\n")[0])
     p.add_argument("a")
     p.add_argument("b")
     p.add_argument("--threshold", type=float, help="decision threshold (default: the model's manifest)")
@@ -22,6 +21,7 @@ def _main(argv: Optional[Sequence[str]]) -> int:
     p.add_argument("-v", "--verbose", action="count", default=0)
     args = p.parse_args(argv)
     setup_logging(args.verbose)
+    check_files_exist([args.a, args.b])
     from lrface.api import verify
 
     r = verify(args.a, args.b, model=args.model, res=args.res, threshold=args.threshold, align=not args.no_align)

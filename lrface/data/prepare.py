@@ -1,8 +1,17 @@
 """Turn a raw identity-folder dataset into aligned 112x112 crops (``lrface-prepare``).
 
 ``SRC/<identity>/<image>`` -> ``DST/<identity>/<stem>.jpg`` plus ``DST/manifest.csv`` with one
-row per source image (``source,output,status,score`` and extra columns). Status is ``ok``,
-``no_face`` or ``unreadable``.
+row per file found in an identity folder (``source,output,status,score`` and extra columns).
+``source`` is the file's path relative to SRC and ``output`` the crop's path relative to DST
+(both ``<identity>/<file>``, POSIX separators), so ``DST / output`` opens the crop. Status is
+``ok``, ``no_face`` or ``unreadable``.
+
+No file is dropped silently. Whether a file is an image is decided by its content, not its
+name: a JPEG saved without an extension is aligned like any other. Every other file in an
+identity folder (``.DS_Store``, ``notes.txt``, AppleDouble ``._x.jpg``) gets an ``unreadable``
+row whose message says why. Entries that cannot have a row (sub-folders of an identity
+folder, loose files directly in SRC, hidden folders) are counted in the summary's
+``skipped`` with a reason.
 
 Robustness, because real datasets are dirty and runs get killed:
 
@@ -31,8 +40,9 @@ from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Un
 
 import numpy as np
 
-from lrface.data.folder import Sample, scan_identity_folders
+from lrface.data.folder import Sample
 from lrface.errors import DatasetLayoutError, ImageReadError
+from lrface.face.io import IMAGE_SUFFIXES
 from lrface.face.pipeline import DEFAULT_PAD_RETRY
 
 log = logging.getLogger(__name__)
@@ -70,6 +80,10 @@ class PrepareSummary:
     images_per_second: float
     dst: str
     settings: Dict[str, object] = field(default_factory=dict)
+    #: entries under SRC that got no manifest row, by reason (sub-folders, loose files, ...)
+    skipped: Dict[str, int] = field(default_factory=dict)
+    #: rows for files that are not images at all (counted in ``counts["unreadable"]`` too)
+    not_images: int = 0
 
     @property
     def ok_fraction(self) -> float:
@@ -81,7 +95,118 @@ class PrepareSummary:
             f"{self.total} images: {parts} ({100 * self.ok_fraction:.2f}% aligned); "
             f"this run processed {self.processed} in {self.seconds:.1f}s "
             f"({self.images_per_second:.1f} images/s); manifest: {Path(self.dst) / MANIFEST}"
+            + (f"; {self.not_images} of the unreadable are not image files" if self.not_images else "")
+            + (f"; skipped without a row: {_fmt_skipped(self.skipped)}" if self.skipped else "")
         )
+
+
+def _fmt_skipped(skipped: Dict[str, int]) -> str:
+    return ", ".join(f"{n} {reason}" for reason, n in sorted(skipped.items()))
+
+
+# --------------------------------------------------------------------------- scanning
+
+#: Leading bytes of the formats :func:`lrface.face.io.read_image` decodes.
+_MAGIC: Tuple[Tuple[bytes, str], ...] = (
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+    (b"BM", "BMP"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+)
+#: Message prefix of rows for files that are not images (so they can be counted apart).
+NOT_IMAGE = "not an image file"
+
+
+def sniff_image(path: PathLike) -> Optional[str]:
+    """Image format named by a file's first bytes (``"JPEG"``, ``"PNG"``, ...), or ``None``.
+
+    Covers the formats :func:`lrface.face.io.read_image` decodes: JPEG, PNG, GIF, BMP, TIFF,
+    WebP and PGM/PPM/PBM. Reads 16 bytes; unreadable files give ``None``.
+
+    Example:
+        >>> sniff_image("raw/alice/IMG_0001")  # a JPEG without a suffix  # doctest: +SKIP
+        'JPEG'
+    """
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except OSError:
+        return None
+    for magic, fmt in _MAGIC:
+        if head.startswith(magic):
+            return fmt
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WEBP"
+    if len(head) >= 3 and head[:1] == b"P" and head[1:2] in b"123456" and head[2:3].isspace():
+        return "PNM"
+    return None
+
+
+def scan_sources(root: PathLike) -> Tuple[List[Sample], Dict[str, str], Dict[str, int]]:
+    """Every file of ``root/<identity>/`` as a sample, sorted by identity then name.
+
+    Returns:
+        ``(samples, rejected, skipped)``: ``rejected`` maps the relpath of each file that is
+        not an image (hidden, or content not an image format) to the reason, so it gets an
+        ``unreadable`` row; ``skipped`` counts entries that cannot get a row, by reason.
+        A file with an image suffix is always a sample (the reader reports what is wrong
+        with it); a file without one is a sample when its first bytes name an image format.
+
+    Raises:
+        DatasetLayoutError: ``root`` is missing, not a folder, has images directly in it
+            instead of identity folders, or has no files in identity folders at all.
+    """
+    root = Path(root)
+    if not root.exists():
+        raise DatasetLayoutError(f"dataset folder not found: {root} (expected {root}/<identity>/<image>)")
+    if not root.is_dir():
+        raise DatasetLayoutError(f"{root} is not a folder (expected {root}/<identity>/<image>)")
+    samples: List[Sample] = []
+    rejected: Dict[str, str] = {}
+    skipped: Counter = Counter()
+    loose: List[str] = []
+    for entry in sorted(root.iterdir()):
+        if entry.is_dir() and entry.name.startswith("."):
+            skipped["hidden folders in SRC"] += 1
+            continue
+        if not entry.is_dir():
+            if entry.suffix.lower() in IMAGE_SUFFIXES and not entry.name.startswith("."):
+                loose.append(entry.name)
+            skipped["files directly in SRC (not in an identity folder)"] += 1
+            continue
+        for f in sorted(entry.iterdir()):
+            rel = f"{entry.name}/{f.name}"
+            if f.is_dir():
+                skipped["sub-folders inside identity folders"] += 1
+                continue
+            if not (f.is_file() or f.is_symlink()):  # sockets, fifos: never opened
+                skipped["special files (not regular files)"] += 1
+                continue
+            # Broken symlinks are kept so they get an "unreadable" row from the reader.
+            if f.name.startswith("."):
+                rejected[rel] = f"{NOT_IMAGE}: hidden file (name starts with '.'), not processed"
+            elif f.suffix.lower() not in IMAGE_SUFFIXES:
+                fmt = sniff_image(f) if f.is_file() else None
+                if fmt is None:
+                    rejected[rel] = (f"{NOT_IMAGE}: {f.suffix or 'no'} suffix and the content is not "
+                                     "JPEG, PNG, GIF, BMP, TIFF, WebP or PNM")
+            samples.append(Sample(entry.name, f.absolute(), rel))
+    if not samples:
+        if loose:
+            raise DatasetLayoutError(
+                f"{root} holds images directly ({loose[0]}, ...) but no identity folders; "
+                f"expected {root}/<identity>/<image>, e.g. {root}/alice/{loose[0]}"
+            )
+        raise DatasetLayoutError(f"no images found under {root}; expected {root}/<identity>/<image>")
+    if len(rejected) == len(samples):
+        raise DatasetLayoutError(
+            f"no images found under {root} (only {len(rejected)} other files, e.g. {next(iter(rejected))}); "
+            f"expected {root}/<identity>/<image>"
+        )
+    return samples, rejected, dict(skipped)
 
 
 # --------------------------------------------------------------------------- manifest I/O
@@ -94,8 +219,13 @@ def _read_manifest(path: Path) -> List[Dict[str, str]]:
     text = path.read_text(encoding="utf-8")
     if text and not text.endswith("\n"):
         text = text[: text.rfind("\n") + 1]
-    rows = list(csv.DictReader(io.StringIO(text)))
-    return [r for r in rows if r.get("source") and r.get("status") in STATUSES]
+    rows = [r for r in csv.DictReader(io.StringIO(text)) if r.get("source") and r.get("status") in STATUSES]
+    for r in rows:
+        # Manifests written before 0.1.1 held the bare file name; make it relative to DST.
+        out = r.get("output") or ""
+        if out and "/" not in out:
+            r["output"] = f"{r['source'].split('/')[0]}/{out}"
+    return rows
 
 
 def _write_rows_atomic(path: Path, rows: Iterable[Dict[str, object]]) -> None:
@@ -212,7 +342,8 @@ def _process_chunk(tasks: List[Task]) -> List[Dict[str, object]]:
     for i, (crop, lm, score, n) in crops.items():
         relpath, _src, out, _lm, settings = tasks[i]
         write_image(out, crop, quality=settings.quality)
-        rows[i] = _row(relpath, status="ok", output=Path(out).name, score=score, num_faces=n,
+        out_rel = f"{Path(out).parent.name}/{Path(out).name}"  # DST/<identity>/<file> -> relative to DST
+        rows[i] = _row(relpath, status="ok", output=out_rel, score=score, num_faces=n,
                        landmarks=_fmt_landmarks(lm))
     return [r for r in rows if r is not None]
 
@@ -276,7 +407,7 @@ def prepare_dataset(
         >>> prepare_dataset("raw/", "aligned/").format()    # doctest: +SKIP
     """
     src, dst = Path(src).resolve(), Path(dst).resolve()
-    samples = scan_identity_folders(src)
+    samples, rejected, skipped = scan_sources(src)
     if dst == src or src in dst.parents:
         raise DatasetLayoutError(f"DST {dst} must not be inside SRC {src}")
     known = {s.relpath for s in samples}  # rows of these survive a --limit run
@@ -290,12 +421,15 @@ def prepare_dataset(
     manifest = dst / MANIFEST
     kept = [] if overwrite else [
         r for r in _read_manifest(manifest)
-        if r["source"] in known and (r["status"] != "ok" or (dst / r["source"].split("/")[0] / r["output"]).is_file())
+        if r["source"] in known and (r["status"] != "ok" or (dst / r["output"]).is_file())
     ]
     done = {r["source"] for r in kept}
     _write_rows_atomic(manifest, kept)  # drops torn lines and stale rows before appending
     _write_settings(dst, settings, None)
 
+    not_images = [_row(s.relpath, status="unreadable", message=rejected[s.relpath])
+                  for s in samples if s.relpath in rejected and s.relpath not in done]
+    samples = [s for s in samples if s.relpath not in rejected]
     names = _output_names(samples)
     todo = [
         (s.relpath, str(s.path), str(dst / names[s.relpath]), landmarks.get(s.relpath), settings)
@@ -309,7 +443,9 @@ def prepare_dataset(
     t0 = time.perf_counter()
     with open(manifest, "a", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
-        for row in _run(todo, workers, settings, progress, len(samples), len(done)):
+        writer.writerows(not_images)  # decided by the scan: no worker needed
+        f.flush()
+        for row in _run(todo, workers, settings, progress, len(samples), len(samples) - len(todo)):
             writer.writerow(row)
             f.flush()  # row after crop: a killed run loses at most the rows in flight
     seconds = time.perf_counter() - t0
@@ -320,12 +456,16 @@ def prepare_dataset(
     summary = PrepareSummary(
         total=len(rows),
         counts={s: sum(r["status"] == s for r in rows) for s in STATUSES},
-        processed=len(todo),
+        processed=len(todo) + len(not_images),
         seconds=seconds,
         images_per_second=len(todo) / seconds if seconds > 0 and todo else 0.0,
         dst=str(dst),
         settings=json.loads(json.dumps(asdict(settings))),
+        skipped=skipped,
+        not_images=sum(r["status"] == "unreadable" and r.get("message", "").startswith(NOT_IMAGE) for r in rows),
     )
+    if skipped:
+        log.info("%s: skipped without a manifest row: %s", src, _fmt_skipped(skipped))
     _write_settings(dst, settings, summary)
     return summary
 

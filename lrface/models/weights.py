@@ -21,7 +21,12 @@ use it correctly, like timm's pretrained configs::
         provenance: {teacher: mobilefacenet_y1, data: pins, commit: ...}
         metrics: {lfw_16: 0.95}
 
-Two manifests are searched: the package's own ``weights/MANIFEST.yaml`` (models shipped by
+Names: :func:`list_models` returns every name :func:`load_model` accepts: the names of
+models with weights (manifest entries) and, unless ``pretrained=True``, the registered
+architectures, which load randomly initialised (as ``timm.create_model(name)`` does), with a
+logged warning. A manifest entry named like an architecture wins over it.
+
+Two manifests are searched: the package's own ``lrface/weights/MANIFEST.yaml`` (models shipped by
 this project) and ``$LRFACE_WEIGHTS/MANIFEST.yaml`` when that variable is set (models you
 converted or trained). A path given to :func:`load_model` uses the ``MANIFEST.yaml`` in its
 own folder.
@@ -32,6 +37,8 @@ passes ``trust=True`` (pickle can execute code; an unverified file may not be wh
 """
 from __future__ import annotations
 
+import difflib
+import fnmatch
 import hashlib
 import logging
 import os
@@ -45,12 +52,28 @@ import yaml
 
 from lrface.errors import WeightsError
 from lrface.models.base import FaceModel, ModelCfg, create_model
+from lrface.models.base import list_models as list_architectures
 
 log = logging.getLogger(__name__)
 
 PathLike = Union[str, Path]
-PACKAGE_WEIGHTS = Path(__file__).resolve().parent.parent.parent / "weights"
 MANIFEST_NAME = "MANIFEST.yaml"
+
+
+def package_weights_dir() -> Path:
+    """Folder of the shipped ``MANIFEST.yaml`` and weights: ``lrface/weights`` inside the package.
+
+    Located through the installed package (``importlib.resources``), not relative to a
+    source checkout, so a plain ``pip install`` (wheel), an editable install and a source
+    tree all find the same files. ``setup.cfg`` ships them as package data.
+    """
+    from importlib.resources import files
+
+    return Path(str(files("lrface") / "weights"))
+
+
+#: The shipped weights folder (see :func:`package_weights_dir`).
+PACKAGE_WEIGHTS = package_weights_dir()
 
 
 def sha256_file(path: PathLike, chunk: int = 1 << 20) -> str:
@@ -162,22 +185,55 @@ def default_for_res(res: Optional[int]) -> WeightsEntry:
     return picked[0]
 
 
-def _resolve(name_or_path: PathLike) -> Tuple[Optional[WeightsEntry], Path]:
+def list_models(pattern: str = "*", pretrained: bool = False) -> List[str]:
+    """Every name :func:`load_model` accepts, matching a shell ``pattern``, sorted.
+
+    Like ``timm.list_models``: by default the registered architectures (``iresnet50``,
+    ``lrstudent16``, ...; they load randomly initialised) plus the models with weights named
+    in the manifests (shipped ``lrface/weights/MANIFEST.yaml`` and ``$LRFACE_WEIGHTS``). With
+    ``pretrained=True``, only the names that come with weights.
+
+    Args:
+        pattern: shell-style filter, e.g. ``"lrstudent*"``.
+        pretrained: only names with weights.
+
+    Returns:
+        Sorted, unique names; ``load_model(name)`` accepts each of them.
+
+    Example:
+        >>> import lrface
+        >>> "iresnet50" in lrface.list_models("iresnet*")
+        True
+        >>> all(n in lrface.list_models() for n in lrface.list_models(pretrained=True))
+        True
+    """
+    names = set(available_weights())
+    if not pretrained:
+        names.update(list_architectures())
+    return sorted(n for n in names if fnmatch.fnmatchcase(n, pattern))
+
+
+def _resolve(name_or_path: PathLike) -> Tuple[Optional[WeightsEntry], Optional[Path]]:
+    """``(entry, path)`` for a name with weights or a file; ``(None, None)`` for an architecture."""
     text = str(name_or_path)
     entries = available_weights()
     if text in entries:
         return entries[text], entries[text].path
+    archs = list_architectures()
+    if text in archs:
+        return None, None
     path = Path(text).expanduser()
     if path.exists():
         for entry in read_manifest(path.parent).values():
             if entry.path.resolve() == path.resolve():
                 return entry, path
         return None, path
-    close = [n for n in entries if text.lower() in n.lower()]
-    hint = f" Close: {', '.join(close)}." if close else ""
+    close = difflib.get_close_matches(text, list(entries) + archs, n=3, cutoff=0.5)
+    close += [n for n in entries if text.lower() in n.lower() and n not in close]
+    hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
     raise WeightsError(
-        f"unknown model {text!r}: not a named model with weights ({', '.join(sorted(entries)) or 'none'}) "
-        f"and not an existing file.{hint}"
+        f"unknown model {text!r}: not a model with weights ({', '.join(sorted(entries)) or 'none installed'}), "
+        f"not an architecture (see lrface.list_models()) and not an existing file.{hint}"
     )
 
 
@@ -231,8 +287,9 @@ def load_model(
     """Load a model with its weights, verified, in eval mode.
 
     Args:
-        name_or_path: a name from a manifest, a ``.pt`` path, or ``None`` for the shipped
-            default model for ``res``.
+        name_or_path: any name from :func:`list_models` (a model with weights, or an
+            architecture, which gives a randomly initialised model and logs a warning), a
+            ``.pt`` path, or ``None`` for the shipped default model for ``res``.
         res: low-resolution size (8..32) when picking the default model.
         arch: architecture for a file without a manifest entry (needs ``trust=True``).
         trust: allow unverified files and full unpickling (only for files you trust).
@@ -240,15 +297,27 @@ def load_model(
 
     Returns:
         The model; ``model.weights`` holds its :class:`WeightsEntry` (preprocessing, degradation,
-        threshold, provenance).
+        threshold, provenance), or ``None`` for a randomly initialised architecture.
 
     Example:
-        >>> model = load_model("weights/y1.pt")  # doctest: +SKIP
+        >>> model = load_model("weights-local/y1.pt")  # doctest: +SKIP
+        >>> load_model("lrstudent16").weights is None   # random init, logs a warning
+        True
     """
     entry = default_for_res(res) if name_or_path is None else None
     path = entry.path if entry else None
     if entry is None:
         entry, path = _resolve(name_or_path)  # type: ignore[arg-type]
+    if entry is None and path is None:  # an architecture name: timm-style random init
+        log.warning(
+            "%s is an architecture without weights: returning a randomly initialised model, whose "
+            "embeddings mean nothing until it is trained (names with weights: lrface.list_models(pretrained=True))",
+            name_or_path,
+        )
+        model = create_model(str(name_or_path))
+        model.weights = None  # type: ignore[attr-defined]
+        model.eval()
+        return model.to(device or "cpu")
     if entry is None:
         if arch is None:
             raise WeightsError(f"{path} has no manifest entry; pass arch=NAME (and trust=True) to load it")

@@ -20,7 +20,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
-from lrface.errors import NoFaceError
+from lrface.errors import NoFaceError, WeightsError
 from lrface.eval.protocols.base import l2_normalize
 from lrface.face.degrade import Degradation, get_preset
 from lrface.face.io import read_image
@@ -74,7 +74,14 @@ def _get_model(model: ModelLike, res: Optional[int], device: Optional[str]) -> F
         return hit[1]
     if hit is not None:
         log.info("weights of %s changed on disk: reloading", model)
-    fast = inference_copy(load_model(model, res=res, device=dev))
+    loaded = load_model(model, res=res, device=dev)
+    if getattr(loaded, "weights", None) is None:
+        raise WeightsError(
+            f"{model!r} is an architecture without trained weights: its embeddings would be random. "
+            "Pass a model with weights (lrface.list_models(pretrained=True)), a .pt with a manifest entry, "
+            "or a model object you built yourself"
+        )
+    fast = inference_copy(loaded)
     _MODEL_CACHE[key] = (_weights_stamp(fast), fast)
     return fast
 

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from lrface import __version__
+from lrface.errors import WeightsError
 from lrface.models.base import FaceModel
 from lrface.models.inputs import VIEW_RECIPE, inference_copy, run_batches
 from lrface.provenance import provenance
@@ -58,6 +59,9 @@ def load_bench_model(spec: str, device: str = "cpu", trust: bool = False) -> Ben
     text = spec.split(":", 1)[1] if spec.startswith("teacher:") else spec
     model = load_model(text, trust=trust, device=device)
     entry = getattr(model, "weights", None)
+    if entry is None and Path(text).suffix != ".pt":
+        raise WeightsError(f"{text!r} is an architecture without trained weights: benchmarking it would measure "
+                           "random embeddings; pass a model with weights (lrface.list_models(pretrained=True)) or a .pt")
     sha = (entry.sha256 if entry is not None and entry.sha256 else sha256_file(entry.path)) if entry else "unknown"
     label = Path(text).stem if Path(text).suffix == ".pt" else text
     if model.cfg.role != "student":

@@ -104,3 +104,12 @@ def test_cache_key_covers_recipe_and_version(faces):
         assert c.key("sha", 16, faces[:1], extra="area") != base
     finally:
         bench.CACHE_VERSION = old
+
+
+def test_embed_and_bench_refuse_an_architecture_without_weights(faces):
+    from lrface.errors import WeightsError
+
+    with pytest.raises(WeightsError, match="without trained weights"):
+        embed(faces[:1], model="lrstudent16", align=False)
+    with pytest.raises(WeightsError, match="without trained weights"):
+        load_bench_model("teacher:mobilefacenet_y1")

@@ -14,7 +14,6 @@ import difflib
 import inspect
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-import torch
 from torch import Tensor, nn
 
 from lrface.distill.losses.base import LOSSES, DistillLoss, LossContext, StreamOut, Terms

@@ -51,7 +51,8 @@ class RKDLoss(DistillLoss):
         s, t = self._vec(student, "student"), self._vec(teacher, "teacher").detach()
         terms = {}
         if self.distance_weight:
-            terms["distance"] = self.distance_weight * F.smooth_l1_loss(normalized_distances(s), normalized_distances(t))
+            d_s, d_t = normalized_distances(s), normalized_distances(t)
+            terms["distance"] = self.distance_weight * F.smooth_l1_loss(d_s, d_t)
         if self.angle_weight:
             terms["angle"] = self.angle_weight * F.smooth_l1_loss(triplet_angles(s), triplet_angles(t))
         return finish(terms)

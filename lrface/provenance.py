@@ -48,7 +48,7 @@ def versions() -> Dict[str, str]:
 
     from lrface import __version__
 
-    out = {"lrface": __version__, "torch": torch.__version__, "numpy": numpy.__version__,
+    out = {"lrface": __version__, "torch": str(torch.__version__), "numpy": str(numpy.__version__),
            "python": platform.python_version()}
     try:
         import cv2

@@ -1,0 +1,115 @@
+"""The schema of ``lrface-train distill`` configs (YAML -> frozen dataclasses).
+
+Every weight, temperature, size and schedule value of a run lives here or in the ``losses``
+mapping, so a run is fully described by its resolved ``config.yaml``. See
+``benchmarks/configs/*.yaml`` for examples and :mod:`lrface.config` for loading and
+``--set`` overrides.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, Optional, Tuple
+
+
+@dataclass(frozen=True)
+class RootCfg:
+    """One training root: ``path/<identity>/<aligned image>`` (see :class:`lrface.data.packed.RootSpec`)."""
+
+    path: str
+    name: Optional[str] = None
+    labelled: bool = True
+
+
+@dataclass(frozen=True)
+class SyntheticCfg:
+    """Rendered synthetic identities (no real data needed; for smoke tests and demos)."""
+
+    identities: int = 24
+    images_per_identity: int = 6
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class ExcludeCfg:
+    """Identity-overlap guard against an evaluation set (see :mod:`lrface.distill.overlap`).
+
+    Attributes:
+        dataset: evaluation set whose identities must not be trained on (``lfw``), or
+            ``none`` to disable the guard (say so when reporting).
+        root: its folder (default ``$LRFACE_DATA/<dataset>``).
+        by_name: exclude training identities whose folder name matches an evaluation name.
+        centroid_threshold: exclude training identities whose teacher-embedding centroid has
+            cosine similarity >= this with any evaluation identity's centroid.
+    """
+
+    dataset: str = "lfw"
+    root: Optional[str] = None
+    by_name: bool = True
+    centroid_threshold: float = 0.6
+
+
+@dataclass(frozen=True)
+class DataCfg:
+    roots: Tuple[RootCfg, ...] = ()
+    synthetic: Optional[SyntheticCfg] = None
+    val_fraction: float = 0.05
+    val_pairs: int = 3000
+    exclude: ExcludeCfg = field(default_factory=ExcludeCfg)
+    cache_dir: Optional[str] = None  # default $LRFACE_CACHE or ~/.cache/lrface
+    flip: bool = True  # random horizontal flip (the teacher cache holds both views)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A network of the run: an architecture and optionally weights to start from."""
+
+    arch: str = ""
+    weights: Optional[str] = None  # name or .pt with a manifest entry (teacher: required for real runs)
+    kwargs: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DegradeCfg:
+    """How the student's LR inputs are made from HR faces: a preset drawn per sample."""
+
+    presets: Tuple[str, ...] = ("area",)
+    probs: Optional[Tuple[float, ...]] = None  # default uniform
+
+
+@dataclass(frozen=True)
+class OptimCfg:
+    optimizer: str = "sgd"  # sgd | adamw
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    epochs: int = 10
+    batch_size: int = 256
+    warmup_epochs: float = 0.5
+    min_lr: float = 0.0
+    grad_clip: Optional[float] = 5.0
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    """One distillation run: teacher (frozen, HR) -> optional assistant (HR) -> student (LR)."""
+
+    name: str = "distill"
+    seed: int = 0
+    res: int = 16
+    teacher: ModelSpec = field(default_factory=lambda: ModelSpec(arch="mobilefacenet_y1"))
+    teacher_taps: Dict[str, int] = field(default_factory=dict)  # tap -> pooled side, cached for map losses
+    student: ModelSpec = field(default_factory=ModelSpec)  # default arch: lrstudent<res>
+    assistant: Optional[ModelSpec] = None
+    losses: Dict[str, Any] = field(default_factory=lambda: {"mimic": {"weight": 1.0, "kind": "cosine"}})
+    assistant_losses: Dict[str, Any] = field(default_factory=lambda: {"mimic": {"weight": 1.0, "kind": "cosine"}})
+    data: DataCfg = field(default_factory=DataCfg)
+    degrade: DegradeCfg = field(default_factory=DegradeCfg)
+    optim: OptimCfg = field(default_factory=OptimCfg)
+    log_every: int = 20
+    checkpoint_every: int = 200  # steps between resumable checkpoints (and at every epoch end)
+    threads: Optional[int] = None  # torch threads (default: torch's choice)
+    device: str = "cpu"
+
+    @property
+    def student_arch(self) -> str:
+        return self.student.arch or f"lrstudent{self.res}"

@@ -1,0 +1,202 @@
+"""The distillation loop behind ``lrface-train distill`` (set-up helpers: :mod:`.trainer`)."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any, Dict
+
+import numpy as np
+import torch
+
+from lrface.config import dump_config
+from lrface.distill.cache import TeacherCache
+from lrface.distill.config import DistillConfig
+from lrface.distill.losses import build_losses
+from lrface.distill.overlap import centroids
+from lrface.distill.streams import DistillStep, loss_context, needs_taps, teacher_stream
+from lrface.distill.trainer import (MetricsLog, TrainingDiverged, build_data, cache_dir, epoch_plan, load_teacher,
+                                    lr_at, make_batch, make_optimizer, overlap_guard, save_atomic)
+from lrface.distill.validate import val_pairs, validate
+from lrface.models.base import create_model
+from lrface.models.inputs import model_input
+from lrface.models.weights import sha256_file, write_manifest_entry
+from lrface.provenance import provenance
+
+log = logging.getLogger(__name__)
+
+
+def _dist() -> tuple:
+    """(rank, world) from torchrun's environment, initialising the process group once."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank(), world
+
+
+def train_distill(cfg: DistillConfig, out: Path, progress: bool = True) -> Path:
+    """Train (or resume) the run in ``out``; returns the path of ``student.pt``."""
+    rank, world = _dist()
+    main = rank == 0
+    device = cfg.device
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg_text = dump_config(cfg)  # what must match for a resume
+    if main:
+        (out / "config.yaml").write_text(dump_config(cfg, {"provenance": provenance()}))
+
+    pack = build_data(cfg)
+    teacher, teacher_sha = load_teacher(cfg, device)
+    cache = TeacherCache.build(teacher, teacher_sha, pack, cache_dir(cfg), taps=cfg.teacher_taps or None,
+                               progress=progress and main)
+    data, report = overlap_guard(cfg, pack, cache, teacher, teacher_sha, out)
+    train, val = data.split_identities(cfg.data.val_fraction, seed=cfg.seed)
+    if len(train) < cfg.optim.batch_size:
+        raise ValueError(f"{len(train)} training faces is fewer than one batch of {cfg.optim.batch_size}")
+    pairs = val_pairs(val, cfg.data.val_pairs, seed=cfg.seed) if len(val) else None
+
+    torch.manual_seed(cfg.seed)
+    student = create_model(cfg.student_arch, **cfg.student.kwargs).to(device)
+    assistant = create_model(cfg.assistant.arch, **cfg.assistant.kwargs).to(device) if cfg.assistant else None
+    lab = train.identity_of()
+    ids, cent = centroids(np.asarray(cache.emb[train.indices]), lab)
+    # Re-label the kept identities 0..K-1 so identity heads and centroids share one index.
+    remap = np.full(max(len(pack.identities), 1), -1, np.int64)
+    remap[ids] = np.arange(len(ids))
+    teacher_taps = {k: c for k, c in _teacher_tap_channels(teacher, cfg).items()}
+    ctx = loss_context(student, teacher.embedding_size, teacher_taps, assistant, len(pack.images), len(ids),
+                       torch.from_numpy(cent).float())
+    s_losses = build_losses(cfg.losses, ctx)
+    a_losses = build_losses(cfg.assistant_losses, ctx.for_assistant()) if assistant is not None else None
+    taps = needs_taps(cfg.losses) or needs_taps(cfg.assistant_losses)
+    step_mod = DistillStep(student, s_losses, assistant, a_losses, taps=taps).to(device)
+    params = [p for p in step_mod.parameters() if p.requires_grad]
+    opt = make_optimizer(cfg, params)
+    runner: torch.nn.Module = step_mod
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        runner = DDP(step_mod, find_unused_parameters=True)
+
+    spe = len(train) // cfg.optim.batch_size
+    total_steps = spe * cfg.optim.epochs
+    metrics = MetricsLog(out / "metrics.csv")
+    step = 0
+    ckpt = out / "last.pt"
+    if ckpt.is_file():
+        state = torch.load(ckpt, map_location=device, weights_only=True)
+        if state.get("config") != cfg_text:
+            raise ValueError(f"{ckpt} belongs to a run with another config; use a new --out or delete it")
+        step_mod.load_state_dict(state["model"])
+        opt.load_state_dict(state["optim"])
+        step = int(state["step"])
+        metrics.truncate(step)
+        if main:
+            log.info("resuming %s at step %d of %d", out, step, total_steps)
+    if main:
+        log.info("training on %d faces (%d identities), validating on %d; %d steps of %d", len(train), len(ids),
+                 len(val), total_steps, cfg.optim.batch_size)
+
+    from tqdm import tqdm
+
+    bar = tqdm(total=total_steps, initial=step, desc=f"distill {cfg.name}", unit="step", disable=not (progress and main))
+    t_win, n_win = time.perf_counter(), 0
+    while step < total_steps:
+        epoch, k = divmod(step, spe)
+        order, flips, preset_id = epoch_plan(cfg, train, epoch, len(pack.images))
+        batch = order[k * cfg.optim.batch_size:(k + 1) * cfg.optim.batch_size]
+        mine = np.sort(batch)[rank::world]
+        hr, lr = make_batch(cfg, pack, mine, flips, preset_id, epoch)
+        idx = np.sort(mine)
+        torch.manual_seed(hash((cfg.seed, epoch, k)) & 0x7FFFFFFF)
+        x_lr = model_input(lr, student).to(device)
+        x_hr = model_input(hr, assistant).to(device) if assistant is not None else None
+        t_emb = cache.embeddings(idx, flips[idx]).to(device)
+        t_taps = {n: cache.tap(n, idx, flips[idx]).to(device) for n in (cfg.teacher_taps or {})}
+        raw = pack.labels[idx]
+        labels = torch.from_numpy(np.where(raw >= 0, remap[np.maximum(raw, 0)], -1)).to(device)
+        index = torch.from_numpy(idx).to(device)
+        for g in opt.param_groups:
+            g["lr"] = lr_at(cfg, step, total_steps, spe)
+        step_mod.train()
+        total, terms = runner(x_lr, x_hr, teacher_stream(t_emb, t_taps), labels, index)
+        if not torch.isfinite(total):
+            raise TrainingDiverged(
+                f"loss is {total.item()} at step {step} (epoch {epoch}); terms: "
+                + ", ".join(f"{n}={v.item():.4g}" for n, v in terms.items())
+                + f". {ckpt} holds the last good state; lower optim.lr or check the data")
+        opt.zero_grad(set_to_none=True)
+        total.backward()
+        if cfg.optim.grad_clip:
+            torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip)
+        opt.step()
+        step += 1
+        n_win += len(idx) * world
+        bar.update(1)
+        bar.set_postfix(loss=f"{total.item():.4f}")
+        if main and (step % cfg.log_every == 0 or step == total_steps):
+            now = time.perf_counter()
+            row: Dict[str, Any] = {"step": step, "epoch": round(step / spe, 3), "lr": opt.param_groups[0]["lr"],
+                                   "samples_per_s": round(n_win / max(now - t_win, 1e-9), 1)}
+            row.update({n: round(float(v), 6) for n, v in terms.items()})
+            metrics.add(row)
+            t_win, n_win = now, 0
+        end_of_epoch = step % spe == 0
+        if main and end_of_epoch and pairs is not None:
+            v = validate(student, val, cache, cfg.res, pairs)
+            metrics.add({"step": step, "epoch": step // spe, **{n: round(x, 6) for n, x in v.items()}})
+            log.info("epoch %d: %s", step // spe, ", ".join(f"{n} {x:.4f}" for n, x in v.items()))
+        if main and (end_of_epoch or step % cfg.checkpoint_every == 0 or step == total_steps):
+            save_atomic({"model": step_mod.state_dict(), "optim": opt.state_dict(), "step": step,
+                         "config": cfg_text}, ckpt)
+    bar.close()
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+    if not main:
+        return out / "student.pt"
+    return _export(cfg, out, student, assistant, teacher_sha, report, metrics)
+
+
+def _teacher_tap_channels(teacher: torch.nn.Module, cfg: DistillConfig) -> Dict[str, int]:
+    if not cfg.teacher_taps:
+        return {}
+    from lrface.distill.streams import tap_channels
+
+    have = tap_channels(teacher)
+    missing = [n for n in cfg.teacher_taps if n not in have]
+    if missing:
+        raise ValueError(f"teacher_taps: the teacher has no tap {missing[0]!r}; it has {', '.join(have)}")
+    return {n: have[n] for n in cfg.teacher_taps}
+
+
+def _export(cfg: DistillConfig, out: Path, student, assistant, teacher_sha: str, report, metrics) -> Path:
+    """``student.pt`` (+ ``assistant.pt``) as plain state dicts with manifest entries."""
+    prov = provenance()
+    last_val = next((r for r in reversed(metrics.rows) if r.get("val_auc") not in (None, "")), {})
+    products = [("student", student)] + ([("assistant", assistant)] if assistant is not None else [])
+    for role, model in products:
+        path = out / f"{role}.pt"
+        model.eval()
+        save_atomic({k: v.detach().cpu() for k, v in model.state_dict().items()}, path)
+        meta = {"file": path.name, "arch": cfg.student_arch if role == "student" else cfg.assistant.arch,
+                "arch_kwargs": dict((cfg.student if role == "student" else cfg.assistant).kwargs),
+                **model.cfg.as_dict(), "sha256": sha256_file(path),
+                "degradation": {"preset": "area", "res": cfg.res if role == "student" else None,
+                                "trained_with": list(cfg.degrade.presets)},
+                "provenance": {"teacher_sha256": teacher_sha, "config": cfg.name, "commit": prov["commit"],
+                               "dirty": prov["dirty"], "date": prov["date"],
+                               "data": [r.path for r in cfg.data.roots] or ["synthetic"],
+                               "overlap_guard": report.summary() if report is not None else "disabled"},
+                "metrics": {k: float(v) for k, v in last_val.items() if k.startswith("val_")}}
+        write_manifest_entry(out, f"{cfg.name}-{role}", meta)
+    (out / "done.json").write_text(json.dumps({"student": str(out / "student.pt")}, indent=2))
+    return out / "student.pt"

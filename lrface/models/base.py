@@ -26,7 +26,7 @@ Input convention: float tensor ``(N, 3, H, W)`` already normalised as ``default_
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np

@@ -47,7 +47,7 @@ res     ``pre_embedding``   adapter needed vs the assistant
 ``embedding`` always matches when both use the same ``embedding_size``. Earlier maps
 (``stem``, ``stage1``, ...) never match across resolutions (the assistant's are 56x56 .. 4x4).
 :func:`lrface.models.taps.needs_adapter` and :func:`~lrface.models.taps.make_adapter` answer
-and size this from metadata for any pair of models (``tests/test_models.py`` checks this table).
+and size this from metadata for any pair of models (``tests/test_taps.py`` checks this table).
 """
 from __future__ import annotations
 

@@ -113,6 +113,68 @@ def test_state_dict_round_trip(name, tmp_path):
         assert torch.equal(m(x), fresh(x))
 
 
+# ---------------------------------------------------------------------------- taps
+_TAP_NAME = re.compile(r"^(stem|stage[1-9]\d*|pre_embedding|embedding)$")
+
+
+@pytest.mark.parametrize("name", _params(ALL))
+def test_feature_info_matches_forward_features(name):
+    """Declared tap metadata (no forward needed) equals the tensors forward_features returns."""
+    m = _randomize_bn(_model(name)).eval()
+    info = m.feature_info
+    hooked = {}
+    handles = [
+        m.get_submodule(t.module).register_forward_hook(lambda _m, _i, out, n=t.name: hooked.setdefault(n, out))
+        for t in info
+    ]
+    try:
+        with torch.no_grad():
+            feats = m.forward_features(_input(m))
+    finally:
+        for h in handles:
+            h.remove()
+    assert list(feats) == list(info.names)
+    h, w = m.input_size
+    for t in info:
+        x = feats[t.name]
+        assert tuple(x.shape) == (2, *t.shape), t
+        if t.is_map:
+            assert t.size == (-(-h // t.reduction), -(-w // t.reduction)), t
+        else:
+            assert t.name == "embedding" and t.num_chs == m.embedding_size and t.reduction is None
+        # `module` names the submodule producing the tap (for forward hooks)
+        assert torch.equal(hooked[t.name].reshape(x.shape), x), t
+    assert info["embedding"] is not None and info[0].name == "stem"
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_all_models_share_the_tap_vocabulary(name):
+    from lrface.models import CORE_TAPS
+
+    info = create_model(name).feature_info
+    names = list(info.names)
+    assert all(_TAP_NAME.match(n) for n in names), names
+    assert set(CORE_TAPS) <= set(names)
+    stages = [n for n in names if n.startswith("stage")]
+    assert stages == [f"stage{k}" for k in range(1, len(stages) + 1)]
+    assert names == ["stem", *stages, "pre_embedding", "embedding"]
+    # each stage starts with a stride-2 step: the reduction doubles from the stem on
+    reds = [info[n].reduction for n in ["stem", *stages]]
+    assert all(b == 2 * a for a, b in zip(reds, reds[1:])), reds
+    assert info["pre_embedding"].reduction == reds[-1]
+
+
+def test_feature_info_is_static_and_frozen():
+    m = create_model("lrstudent16")
+    t = m.feature_info["stage1"]
+    with pytest.raises(Exception):
+        t.num_chs = 3  # frozen dataclass
+    with pytest.raises(KeyError, match="stage1"):
+        m.feature_info["layer9"]
+    assert "stage2" in m.feature_info and "stage3" not in m.feature_info
+    assert create_model("lrstudent16", embedding_size=64).feature_info["embedding"].num_chs == 64
+
+
 # ---------------------------------------------------------------------------- students
 @pytest.mark.parametrize("name", COMPACT)
 def test_compact_models_native_size_and_taps(name):
@@ -122,10 +184,11 @@ def test_compact_models_native_size_and_taps(name):
     assert m.cfg.role == ("assistant" if name == "assistant" else "student")
     feats = m.forward_features(_input(m))
     stages = sorted(k for k in feats if k.startswith("stage"))
-    assert list(feats)[:1] == ["stem"] and stages and {"flat", "embedding"} <= set(feats)
+    assert list(feats)[:1] == ["stem"] and stages and {"pre_embedding", "embedding"} <= set(feats)
     last = feats[stages[-1]]
     assert last.shape[-1] in (2, 3), "the last map should be small (2x2..3x3)"
-    assert feats["flat"].shape == (2, last[0].numel())
+    assert feats["pre_embedding"] is last
+    assert m.fc.in_features == m.feature_info["pre_embedding"].numel
 
 
 @pytest.mark.parametrize("name", COMPACT)

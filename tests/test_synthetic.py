@@ -7,14 +7,14 @@ import cv2
 import numpy as np
 import pytest
 
-from lrface.data import synthetic_params, synthetic_shapes
-from lrface.data.synthetic import SyntheticFaces, render_face, render_scene, write_identity_folders
+from lrface.data.synthetic import SyntheticFaces, params, render_face, render_scene, shapes, write_identity_folders
 from lrface.face.align import align, estimate_alignment, template_for, transform_points
+from lrface.face.degrade import Degradation, degrade
 
 
 def _clear_caches() -> None:
-    sr = synthetic_shapes
-    for f in (synthetic_params.identity_params, sr.identity_shapes, sr._eye_basis, sr._mouth_basis):
+    sr = shapes
+    for f in (params.identity_params, sr.identity_shapes, sr._eye_basis, sr._mouth_basis):
         f.cache_clear()
 
 
@@ -95,7 +95,10 @@ def test_deterministic_and_order_independent() -> None:
 
 def test_landmarks_near_template_for_aligned_faces() -> None:
     for size in (112, 32):
-        tpl = template_for(size)
+        # Below 112 px a face is degrade(112 px face): pixel centres map as (X + 0.5) * k - 0.5,
+        # so the template lands half a (HR - LR) pixel up-left of template_for(size) = tpl * k.
+        k = size / 112
+        tpl = (template_for(112) + 0.5) * k - 0.5
         errs = [np.linalg.norm(render_face(i, i % 5, size=size)[1] - tpl, axis=1).mean() for i in range(30)]
         # Residual pose/alignment jitter is real but small: a few pixels at 112.
         assert np.mean(errs) < 3.5 * size / 112
@@ -128,16 +131,14 @@ def test_identities_separable_but_samples_vary() -> None:
     x, y = SyntheticFaces(num_identities=20, images_per_identity=ipi, size=112, seed=0).arrays()
     accs = {}
     for res in (32, 16):
-        v = np.stack([cv2.resize(im, (res, res), interpolation=cv2.INTER_AREA) for im in x])
-        v = v.reshape(len(v), -1).astype(np.float32)
+        v = degrade(x, res, "area").reshape(len(x), -1).astype(np.float32)
         gallery = (np.arange(len(v)) % ipi) < ipi // 2
         cent = np.stack([v[gallery & (y == k)].mean(0) for k in range(20)])
         d = ((v[~gallery, None] - cent[None]) ** 2).sum(-1)
         accs[res] = (d.argmin(1) == y[~gallery]).mean()
     # Chance is 5%; raw-pixel nearest centroid is a weak classifier, so the floor is modest.
     assert accs[32] >= 0.45 and accs[16] >= 0.4, accs
-    v = np.stack([cv2.resize(im, (32, 32), interpolation=cv2.INTER_AREA) for im in x])
-    v = v.reshape(len(x), -1).astype(np.float32)
+    v = degrade(x, 32, "area").reshape(len(x), -1).astype(np.float32)
     dist = np.sqrt(((v[:, None] - v[None]) ** 2).mean(-1))
     same, other = y[:, None] == y[None], ~np.eye(len(x), dtype=bool)
     intra, inter = dist[same & other], dist[~same]
@@ -168,3 +169,36 @@ def test_write_identity_folders(tmp_path) -> None:
 
     aligned = write_identity_folders(tmp_path / "aligned", 1, 1, scene=False, size=64)
     assert cv2.imread(str(aligned / "id_0000" / "id_0000_0001.jpg")).shape == (64, 64, 3)
+
+
+def test_low_resolution_faces_come_only_from_degrade() -> None:
+    """A face below 112 px is exactly ``degrade`` of the 112 px face: one LR pipeline."""
+    ds_hr = SyntheticFaces(num_identities=2, images_per_identity=2, size=112, seed=3)
+    hr, _ = ds_hr.arrays()
+    for size in (16, 24, 48):
+        lr, _ = SyntheticFaces(num_identities=2, images_per_identity=2, size=size, seed=3).arrays()
+        assert np.array_equal(lr, degrade(hr, size, "area"))
+        k = size / 112
+        np.testing.assert_allclose(
+            SyntheticFaces(2, 2, size=size, seed=3).landmarks(3), (ds_hr.landmarks(3) + 0.5) * k - 0.5, atol=1e-4
+        )
+    # a configurable preset, random ones keyed by (seed, identity, sample)
+    noisy = Degradation(kernel="bicubic", noise_std=(2.0, 6.0))
+    a = SyntheticFaces(2, 2, size=16, seed=3, degradation=noisy)
+    b = SyntheticFaces(5, 2, size=16, seed=3, degradation=noisy)
+    assert np.array_equal(a[3][0], b[3][0]) and not np.array_equal(a[3][0], a[2][0])
+    assert not np.array_equal(a[3][0], degrade(hr[3], 16, "bicubic"))
+    up = SyntheticFaces(1, 2, size=16, seed=3, degradation="area-up112").arrays()[0]
+    assert up.shape == (2, 112, 112, 3)
+    with pytest.raises(Exception, match="nosuchpreset"):
+        SyntheticFaces(1, 1, size=16, degradation="nosuchpreset")
+
+
+def test_no_private_similarity_fit() -> None:
+    """Alignment comes from lrface.face.align, not a re-implementation in the synthetic code."""
+    import inspect
+
+    from lrface.data.synthetic import faces
+
+    src = inspect.getsource(faces)
+    assert "similarity_transform" in src and "_fit_similarity" not in src

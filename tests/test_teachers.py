@@ -71,7 +71,8 @@ def test_iresnet18_forward_and_taps() -> None:
         out = model(x)
     assert out.shape == (2, 512) and torch.isfinite(out).all()
     assert torch.equal(out, feats["embedding"])
-    assert feats["layer4"].shape == (2, 512, 7, 7) and feats["stem"].shape == (2, 64, 112, 112)
+    assert feats["stage4"].shape == (2, 512, 7, 7) and feats["stem"].shape == (2, 64, 112, 112)
+    assert feats["pre_embedding"] is feats["stage4"]
     assert not model.features.weight.requires_grad  # ArcFace fixes the embedding BN scale
     with pytest.raises(ValueError, match="112x112"):
         model(torch.zeros(1, 3, 96, 96))

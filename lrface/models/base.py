@@ -5,19 +5,36 @@ embedding (before L2 normalisation, as insightface's backbones do), ``forward_fe
 returns named intermediate taps for distillation, and ``default_cfg`` carries the
 preprocessing the weights expect, so callers never hard-code it.
 
+Tap vocabulary (the same names in teachers, assistant and students; details and helpers in
+:mod:`lrface.models.taps`), in the order ``forward_features`` returns them:
+
+==================  ============================================================================
+``stem``            first feature map (after the stem convolutions)
+``stage1..stageK``  output of each later stage; each starts with a stride-2 step, so the
+                    reduction doubles from one stage to the next (K >= 2, model-dependent)
+``pre_embedding``   last 4-D map, the input of the embedding head
+``embedding``       raw embedding ``(N, D)``, what ``forward`` returns
+==================  ============================================================================
+
+``model.feature_info`` declares, per tap, ``num_chs``, ``reduction`` (nominal stride w.r.t. the
+input; map side ``= ceil(input / reduction)``), ``size`` at the model's ``input_size`` and the
+producing ``module``, so losses and adapters are sized without a dummy forward;
+``model.feature_info["stage2"]`` looks one up by name.
+
 Input convention: float tensor ``(N, 3, H, W)`` already normalised as ``default_cfg`` says
 (for ArcFace-family models RGB ``(x - 127.5) / 128``); :func:`preprocess` does it from uint8.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Dict, List, Sequence, Tuple
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lrface.models.taps import FeatureInfo, TapInfo, tap_size
 from lrface.registry import Registry
 
 #: name -> factory(**kwargs) -> FaceModel
@@ -60,8 +77,22 @@ class FaceModel(nn.Module):
     def default_cfg(self) -> Dict[str, Any]:
         return self.cfg.as_dict()
 
+    def tap_specs(self) -> Sequence[Tuple[str, int, Optional[int], str]]:
+        """``(name, num_chs, reduction, module)`` per tap, in ``forward_features`` order;
+        ``reduction`` is ``None`` for the embedding vector. Subclasses derive it from their
+        architecture (never from a forward pass)."""
+        raise NotImplementedError
+
+    @property
+    def feature_info(self) -> FeatureInfo:
+        """Shape metadata of every tap at ``input_size`` (see :mod:`lrface.models.taps`)."""
+        return FeatureInfo(
+            TapInfo(name, int(c), r, None if r is None else tap_size(self.input_size, r), module)
+            for name, c, r, module in self.tap_specs()
+        )
+
     def forward_features(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
-        """Named intermediate feature maps (at least ``"embedding"``), for distillation."""
+        """Named taps ``stem, stage1..stageK, pre_embedding, embedding`` (see ``feature_info``)."""
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, 3, H, W) -> (N, D)

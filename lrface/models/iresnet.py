@@ -19,7 +19,7 @@ Input: 112x112 RGB normalised as ``(x - 127.5) / 128`` (the 7x7 head requires ex
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -131,24 +131,36 @@ class IResNet(FaceModel):
         nn.init.ones_(self.features.weight)
         self.features.weight.requires_grad = False
 
+    def tap_specs(self) -> List[Tuple[str, int, Optional[int], str]]:
+        """Taps: ``stem`` 64 ch at stride 1, ``stage1..4`` = ``layer1..4`` (64/128/256/512 ch,
+        strides 2/4/8/16), ``pre_embedding`` = ``layer4``'s map, ``embedding`` from ``features``."""
+        specs: List[Tuple[str, int, Optional[int], str]] = [("stem", 64, 1, "prelu")]
+        for i, width in enumerate((64, 128, 256, 512), start=1):
+            specs.append((f"stage{i}", width, 2**i, f"layer{i}"))
+        specs.append(("pre_embedding", 512, 16, "layer4"))
+        specs.append(("embedding", self.features.num_features, None, "features"))
+        return specs
+
     def forward_features(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
-        """Named taps.
+        """Named taps (see :mod:`lrface.models.taps`).
 
         Args:
             x: ``(N, 3, 112, 112)`` normalised input.
 
         Returns:
-            ``stem`` (N,64,112,112), ``layer1`` (N,64,56,56), ``layer2`` (N,128,28,28),
-            ``layer3`` (N,256,14,14), ``layer4`` (N,512,7,7), ``embedding`` (N, num_features).
+            ``stem`` (N,64,112,112), ``stage1`` (N,64,56,56), ``stage2`` (N,128,28,28),
+            ``stage3`` (N,256,14,14), ``stage4`` (N,512,7,7), ``pre_embedding`` (the ``stage4``
+            map, before ``bn2``), ``embedding`` (N, num_features).
         """
         if x.shape[-2:] != (112, 112):
             raise ValueError(f"IResNet expects 112x112 input (its fc is sized for 7x7), got {tuple(x.shape[-2:])}")
         feats: Dict[str, torch.Tensor] = {}
         x = self.prelu(self.bn1(self.conv1(x)))
         feats["stem"] = x
-        for i in range(1, 5):
+        for i in range(1, 5):  # modules stay layer1..4 (arcface_torch keys); taps are stage1..4
             x = getattr(self, f"layer{i}")(x)
-            feats[f"layer{i}"] = x
+            feats[f"stage{i}"] = x
+        feats["pre_embedding"] = x
         x = torch.flatten(self.bn2(x), 1)
         # in-place dropout only touches bn2's fresh output, never a stored tap
         x = self.features(self.fc(self.dropout(x)))

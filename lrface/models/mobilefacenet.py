@@ -142,27 +142,40 @@ class MobileFaceNetY1(FaceModel):
         nn.init.ones_(self.fc1.weight)
         self.fc1.weight.requires_grad = False
 
+    def tap_specs(self) -> List[Tuple[str, int, Optional[int], str]]:
+        """Taps: ``stem`` (``conv_2_dw``, 64 ch, stride 2), ``stage1..3`` (``res_3``/``res_4``/
+        ``res_5``: 64/128/128 ch, strides 4/8/16), ``pre_embedding`` (``conv_6sep``, 512 ch,
+        stride 16), ``embedding`` (``fc1``)."""
+        return [
+            ("stem", 64, 2, "conv_2_dw"),
+            ("stage1", 64, 4, "res_3"),
+            ("stage2", 128, 8, "res_4"),
+            ("stage3", 128, 16, "res_5"),
+            ("pre_embedding", 512, 16, "conv_6sep"),
+            ("embedding", self.fc1.num_features, None, "fc1"),
+        ]
+
     def forward_features(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
-        """Named taps.
+        """Named taps (see :mod:`lrface.models.taps`).
 
         Args:
             x: ``(N, 3, 112, 112)`` normalised RGB.
 
         Returns:
-            ``stem`` (N,64,56,56), ``layer1`` (N,64,28,28), ``layer2`` (N,128,14,14),
-            ``layer3`` (N,128,7,7), ``layer4`` (N,512,7,7), ``embedding`` (N,128).
+            ``stem`` (N,64,56,56), ``stage1`` (N,64,28,28), ``stage2`` (N,128,14,14),
+            ``stage3`` (N,128,7,7), ``pre_embedding`` (N,512,7,7), ``embedding`` (N,128).
         """
         feats: Dict[str, torch.Tensor] = {}
         x = self.conv_2_dw(self.conv_1(x))
         feats["stem"] = x
         x = self.res_3(self.dconv_23(x))
-        feats["layer1"] = x
+        feats["stage1"] = x
         x = self.res_4(self.dconv_34(x))
-        feats["layer2"] = x
+        feats["stage2"] = x
         x = self.res_5(self.dconv_45(x))
-        feats["layer3"] = x
+        feats["stage3"] = x
         x = self.conv_6sep(x)
-        feats["layer4"] = x
+        feats["pre_embedding"] = x
         x = self.conv_6dw7_7(x)
         if x.shape[-2:] != (1, 1):
             raise ValueError(f"mobilefacenet_y1 expects 112x112 input, got a {tuple(x.shape[-2:])} map before pre_fc1")
@@ -254,7 +267,7 @@ class MobileFaceNetCasia(FaceModel):
         torch.Size([2, 128])
     """
 
-    #: block indices ending each tap: blocks 0-4 (28x24), 5-11 (14x12), 12-14 (7x6)
+    #: block indices ending each stage tap: blocks 0-4 (28x24), 5-11 (14x12), 12-14 (7x6)
     _STAGE_ENDS = (5, 12, 15)
 
     def __init__(self, embedding_size: int = 128, cfg: Optional[ModelCfg] = None) -> None:
@@ -276,15 +289,27 @@ class MobileFaceNetCasia(FaceModel):
         self.linear7 = ConvBlock(512, 512, (7, 6), 1, 0, depthwise=True, linear=True)
         self.linear1 = ConvBlock(512, embedding_size, 1, 1, 0, linear=True)
 
+    def tap_specs(self) -> List[Tuple[str, int, Optional[int], str]]:
+        """Taps: ``stem`` (``dw_conv1``, 64 ch, stride 2), ``stage1..3`` (ending at
+        ``blocks.4``/``blocks.11``/``blocks.14``: 64/128/128 ch, strides 4/8/16),
+        ``pre_embedding`` (``conv2``, 512 ch, stride 16), ``embedding`` (``linear1``)."""
+        specs: List[Tuple[str, int, Optional[int], str]] = [("stem", 64, 2, "dw_conv1")]
+        for k, end in enumerate(self._STAGE_ENDS, start=1):
+            last = self.blocks[end - 1].conv[-1]  # the block's final BatchNorm
+            specs.append((f"stage{k}", last.num_features, 2 ** (k + 1), f"blocks.{end - 1}"))
+        specs.append(("pre_embedding", self.conv2.bn.num_features, 16, "conv2"))
+        specs.append(("embedding", self.linear1.bn.num_features, None, "linear1"))
+        return specs
+
     def forward_features(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
-        """Named taps.
+        """Named taps (see :mod:`lrface.models.taps`).
 
         Args:
             x: ``(N, 3, 112, 96)`` normalised input.
 
         Returns:
-            ``stem`` (N,64,56,48), ``layer1`` (N,64,28,24), ``layer2`` (N,128,14,12),
-            ``layer3`` (N,128,7,6), ``layer4`` (N,512,7,6), ``embedding`` (N,128).
+            ``stem`` (N,64,56,48), ``stage1`` (N,64,28,24), ``stage2`` (N,128,14,12),
+            ``stage3`` (N,128,7,6), ``pre_embedding`` (N,512,7,6), ``embedding`` (N,128).
         """
         feats: Dict[str, torch.Tensor] = {}
         x = self.dw_conv1(self.conv1(x))
@@ -293,10 +318,10 @@ class MobileFaceNetCasia(FaceModel):
         for k, end in enumerate(self._STAGE_ENDS, start=1):
             for i in range(start, end):
                 x = self.blocks[i](x)
-            feats[f"layer{k}"] = x
+            feats[f"stage{k}"] = x
             start = end
         x = self.conv2(x)
-        feats["layer4"] = x
+        feats["pre_embedding"] = x
         x = self.linear1(self.linear7(x))
         if x.shape[-2:] != (1, 1):
             raise ValueError(f"mobilefacenet_casia expects 112x96 input, got a {tuple(x.shape[-2:])} map at the end")

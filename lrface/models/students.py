@@ -25,13 +25,34 @@ Example:
     >>> m = create_model("lrstudent16").eval()
     >>> m(torch.zeros(2, 3, 16, 16)).shape
     torch.Size([2, 128])
-    >>> sorted(m.forward_features(torch.zeros(2, 3, 16, 16)))
-    ['embedding', 'flat', 'stage1', 'stage2', 'stem']
+    >>> list(m.forward_features(torch.zeros(2, 3, 16, 16)))
+    ['stem', 'stage1', 'stage2', 'pre_embedding', 'embedding']
+    >>> m.feature_info["pre_embedding"].shape
+    (128, 2, 2)
+
+Assistant -> student feature losses (shapes from ``feature_info``, default 128-D embeddings;
+the assistant's ``pre_embedding`` is 128 x 2x2):
+
+======  ==================  ========================================================
+res     ``pre_embedding``   adapter needed vs the assistant
+======  ==================  ========================================================
+8       128 x 2x2           none (identical shape)
+12      128 x 2x2           none
+16      128 x 2x2           none
+20      128 x 3x3           spatial resample 3x3 -> 2x2 (channels match)
+24      128 x 3x3           spatial resample 3x3 -> 2x2 (channels match)
+32      256 x 2x2           1x1 conv 256 -> 128 (spatial size matches)
+======  ==================  ========================================================
+
+``embedding`` always matches when both use the same ``embedding_size``. Earlier maps
+(``stem``, ``stage1``, ...) never match across resolutions (the assistant's are 56x56 .. 4x4).
+:func:`lrface.models.taps.needs_adapter` and :func:`~lrface.models.taps.make_adapter` answer
+and size this from metadata for any pair of models (``tests/test_taps.py`` checks this table).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.fx
@@ -78,9 +99,10 @@ STUDENT_SPECS: Dict[int, StudentSpec] = {
     32: StudentSpec(32, 2, 0, ((64, 1), (128, 1), (256, 0))),  # 32 -> 16 -> 8 -> 4 -> 2
 }
 
-#: The assistant sees the HR 112x112 face and narrows to the students' last map (128 x 2x2,
-#: a 512-D "flat" tap), so assistant->student feature losses need no adapter:
-#: 112 -> 56 (stem) -> 28 -> 14 -> 7 -> 4 -> 2.
+#: The assistant sees the HR 112x112 face and narrows to a 128 x 2x2 ``pre_embedding`` map:
+#: 112 -> 56 (stem) -> 28 -> 14 -> 7 -> 4 -> 2. That equals the 8/12/16 px students' last map, so
+#: their assistant->student feature losses need no adapter; 20/24 px students end at 3x3 and
+#: 32 px at 256 channels, so those need one (see the module docstring and ``make_adapter``).
 ASSISTANT_SPEC = StudentSpec(32, 2, 0, ((32, 1), (48, 1), (64, 1), (96, 1), (128, 1)))
 
 
@@ -135,8 +157,10 @@ class CompactFaceNet(FaceModel):
         act: ``"prelu"`` (default, as in insightface) or ``"relu"`` (slightly faster on CPU).
         dropout: dropout before the embedding layer (training only).
 
-    Taps returned by :meth:`forward_features`: ``"stem"``, ``"stage1"``..``"stageK"`` (4-D
-    maps), ``"flat"`` (flattened last map, ``(N, C*h*w)``) and ``"embedding"`` ``(N, D)``.
+    Taps returned by :meth:`forward_features` (vocabulary of :mod:`lrface.models.taps`):
+    ``"stem"``, ``"stage1"``..``"stageK"`` (one per entry of ``spec.stages``),
+    ``"pre_embedding"`` (the ``stageK`` map the flatten + linear head consumes) and
+    ``"embedding"`` ``(N, D)``.
 
     Example:
         >>> net = CompactFaceNet(STUDENT_SPECS[12], ModelCfg(input_size=(12, 12),
@@ -183,6 +207,17 @@ class CompactFaceNet(FaceModel):
             if isinstance(m, ResBlock):
                 nn.init.zeros_(m.body[2].weight)
 
+    def tap_specs(self) -> List[Tuple[str, int, Optional[int], str]]:
+        """Taps from ``spec``: the stem at its stride, each stage doubling the reduction."""
+        r = self.spec.stem_stride
+        specs: List[Tuple[str, int, Optional[int], str]] = [("stem", self.spec.stem, r, "stem")]
+        for i, (cout, _) in enumerate(self.spec.stages, 1):
+            r *= 2
+            specs.append((f"stage{i}", cout, r, f"stages.{i - 1}"))
+        specs.append(("pre_embedding", specs[-1][1], r, f"stages.{len(self.spec.stages) - 1}"))
+        specs.append(("embedding", self.cfg.embedding_size, None, "features"))
+        return specs
+
     def forward_features(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
         """Named taps for distillation; see the class docstring.
 
@@ -199,9 +234,8 @@ class CompactFaceNet(FaceModel):
         for i, stage in enumerate(self.stages, 1):
             x = stage(x)
             out[f"stage{i}"] = x
-        flat = torch.flatten(x, 1)
-        out["flat"] = flat
-        out["embedding"] = self.features(self.fc(self.dropout(flat)))
+        out["pre_embedding"] = x
+        out["embedding"] = self.features(self.fc(self.dropout(torch.flatten(x, 1))))
         return out
 
 

@@ -15,8 +15,8 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from lrface.data.synthetic_render import FaceGeometry, draw
-from lrface.data.synthetic_shapes import eyes, identity_shapes, mouth
+from lrface.data.synthetic.render import FaceGeometry, draw
+from lrface.data.synthetic.shapes import eyes, identity_shapes, mouth
 
 
 _GRID = 4  # the gain map is computed at 1/_GRID of the output resolution, then resized
@@ -59,7 +59,7 @@ def gain_map(out_hw: tuple, m_out: np.ndarray, G: FaceGeometry, occ_lists: list)
         out_hw: output ``(h, w)``.
         m_out: (2, 3) posed canonical frame -> output pixels.
         G: the posed face (pose, light, identity).
-        occ_lists: :class:`~lrface.data.synthetic_render.Shapes` with occlusion darkness values.
+        occ_lists: :class:`~lrface.data.synthetic.render.Shapes` with occlusion darkness values.
     """
     p, s = G.p, G.s
     h, w = out_hw

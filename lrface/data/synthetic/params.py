@@ -1,6 +1,6 @@
 """Random parameters of synthetic faces: who a face is (identity) and how it is seen (sample).
 
-Split out of :mod:`lrface.data.synthetic` so the renderer (:mod:`lrface.data.synthetic_render`)
+Kept apart from the drawing code so the renderer (:mod:`lrface.data.synthetic.render`)
 only turns numbers into pixels. All geometry is in the *canonical frame*: the 112x112 ArcFace
 crop coordinates, where the mean face's eye centres, nose tip and mouth corners sit exactly on
 :data:`lrface.face.align.ARCFACE_TEMPLATE_112`; identities move them by a few pixels.

@@ -1,6 +1,6 @@
 """What a synthetic face is made of: the display lists of hair, head, eyes, nose and mouth.
 
-Built with the primitives of :mod:`lrface.data.synthetic_render`, in the canonical frame.
+Built with the primitives of :mod:`lrface.data.synthetic.render`, in the canonical frame.
 Speed comes from caching, since per-shape numpy calls, not pixels, dominate a 112 px face:
 identity-only shapes (hair, outline, nose, beard, glasses) are built once per identity
 (:func:`identity_shapes`); eyes, brows and mouth are affine in the sample's expression values
@@ -16,8 +16,8 @@ from typing import Tuple
 
 import numpy as np
 
-from lrface.data.synthetic_params import FACE_CX, IdentityParams, glasses_color, mix, scale
-from lrface.data.synthetic_render import (
+from lrface.data.synthetic.params import FACE_CX, IdentityParams, glasses_color, mix, scale
+from lrface.data.synthetic.render import (
     EYE_DZ,
     MOUTH_DZ,
     SIL,

@@ -1,12 +1,12 @@
 """Drawing primitives for synthetic faces: display lists, the posed head model, the rasteriser.
 
-Shapes are built in the canonical 112x112 frame (see :mod:`lrface.data.synthetic_params`) as
+Shapes are built in the canonical 112x112 frame (see :mod:`lrface.data.synthetic.params`) as
 *display lists* (:class:`Shapes`): filled polygons whose points carry a depth offset. One
 vectorised call (:meth:`FaceGeometry.project`) poses every point with a small 3-D head model
 (points sit on an ellipsoid, the nose sticks out, so under yaw and pitch features slide and
 foreshorten against the silhouette), one affine maps them into the image, and :func:`draw`
 fills every polygon with ``cv2.LINE_AA``. What is drawn lives in
-:mod:`lrface.data.synthetic_shapes`.
+:mod:`lrface.data.synthetic.shapes`.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Union
 import cv2
 import numpy as np
 
-from lrface.data.synthetic_params import FACE_CX, Color, IdentityParams, SampleParams
+from lrface.data.synthetic.params import FACE_CX, Color, IdentityParams, SampleParams
 
 _SHIFT = 4  # cv2 fixed-point bits: points are drawn with 1/16 pixel precision
 SIL = float("nan")  # depth marker for silhouette points (outline, ears, hair outside the face)

@@ -80,45 +80,65 @@ CACHE_VERSION = 2
 
 
 class EmbeddingCache:
-    """Embeddings on disk, keyed by model sha256, resolution, the LR recipe, the model-view
-    rules (:data:`lrface.models.inputs.VIEW_RECIPE`), the lrface version and the exact input
-    pixels, so neither a changed recipe nor an upgrade can serve a stale embedding."""
+    """Per-face embeddings on disk, so any subset or batching of faces seen before is served.
+
+    The cache space of a call is keyed by the model's sha256, the resolution, the LR recipe,
+    the model-view rules (:data:`lrface.models.inputs.VIEW_RECIPE`), the model config, the
+    cache format, lrface and torch versions: neither a changed recipe nor an upgrade can serve
+    a stale embedding. Within a space each face is keyed by the sha1 of its exact pixels;
+    every call that computes new faces adds one shard file (atomic write) holding them.
+    """
 
     def __init__(self, folder: Optional[Path]) -> None:
         self.folder = folder
         self.hits = 0
         self.misses = 0
+        self._tables: Dict[str, Dict[bytes, np.ndarray]] = {}
 
-    def key(self, model_sha: str, res: Optional[int], faces: np.ndarray, extra: str = "") -> str:
+    def space(self, model_sha: str, res: Optional[int], extra: str = "") -> str:
         stamp = f"v{CACHE_VERSION}|lrface {__version__}|{VIEW_RECIPE}|torch {torch.__version__}"
-        h = hashlib.sha1(f"{stamp}|{model_sha}|{res}|{faces.shape}|{extra}".encode())
-        h.update(np.ascontiguousarray(faces).data)
-        return h.hexdigest()
+        return hashlib.sha1(f"{stamp}|{model_sha}|{res}|{extra}".encode()).hexdigest()[:24]
 
-    def get(self, key: str) -> Optional[np.ndarray]:
-        if self.folder is None:
-            return None
-        f = self.folder / f"emb-{key}.npy"
-        if f.is_file():
-            try:
-                self.hits += 1
-                return np.load(f)
-            except (OSError, ValueError):
-                self.hits -= 1
-        return None
+    @staticmethod
+    def face_keys(faces: np.ndarray) -> List[bytes]:
+        shape = str(faces.shape[1:]).encode()
+        return [hashlib.sha1(shape + np.ascontiguousarray(f).tobytes()).digest() for f in faces]
 
-    def put(self, key: str, value: np.ndarray) -> None:
-        if self.folder is None:
+    def _table(self, space: str) -> Dict[bytes, np.ndarray]:
+        if space not in self._tables:
+            table: Dict[bytes, np.ndarray] = {}
+            folder = self.folder / space if self.folder is not None else None
+            if folder is not None and folder.is_dir():
+                for shard in sorted(folder.glob("shard-*.npz")):
+                    try:
+                        with np.load(shard) as z:
+                            table.update(zip((bytes(k) for k in z["keys"]), z["emb"]))
+                    except (OSError, ValueError, KeyError):
+                        log.warning("ignoring unreadable embedding-cache shard %s", shard)
+            self._tables[space] = table
+        return self._tables[space]
+
+    def lookup(self, space: str, keys: Sequence[bytes]) -> List[Optional[np.ndarray]]:
+        table = self._table(space)
+        found = [table.get(k) for k in keys]
+        self.hits += sum(f is not None for f in found)
+        return found
+
+    def store(self, space: str, keys: Sequence[bytes], emb: np.ndarray) -> None:
+        self._table(space).update(zip(keys, emb))
+        if self.folder is None or not len(keys):
             return
-        self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = self.folder / f".emb-{key}.{os.getpid()}.tmp.npy"
-        np.save(tmp, value)
-        os.replace(tmp, self.folder / f"emb-{key}.npy")
+        folder = self.folder / space
+        folder.mkdir(parents=True, exist_ok=True)
+        name = hashlib.sha1(b"".join(keys)).hexdigest()[:16]
+        tmp = folder / f".shard-{name}.{os.getpid()}.tmp.npz"
+        np.savez(tmp, keys=np.frombuffer(b"".join(keys), np.uint8).reshape(len(keys), -1), emb=emb)
+        os.replace(tmp, folder / f"shard-{name}.npz")
 
 
 class EmbedFn:
     """The protocol-facing ``embed_fn(faces, res)`` for one model (its fast copy), with
-    cache and timing."""
+    the per-face cache and timing."""
 
     def __init__(self, bm: BenchModel, cache: EmbeddingCache, batch_size: int = 256, recipe: str = "") -> None:
         self.bm = bm
@@ -131,17 +151,20 @@ class EmbedFn:
     @torch.inference_mode()
     def __call__(self, faces: np.ndarray, res: Optional[int]) -> np.ndarray:
         m = self.bm.fast
-        key = self.cache.key(self.bm.sha256, res, faces, extra=f"{m.cfg}|{self.recipe}")
-        hit = self.cache.get(key)
-        if hit is not None:
-            return hit
-        t0 = time.perf_counter()
-        emb = run_batches(m, faces, self.batch_size)
-        self.seconds += time.perf_counter() - t0
-        self.images += len(faces)
-        self.cache.put(key, emb)
-        self.cache.misses += 1
-        return emb
+        space = self.cache.space(self.bm.sha256, res, extra=f"{m.cfg}|{self.recipe}")
+        keys = self.cache.face_keys(faces)
+        found = self.cache.lookup(space, keys)
+        miss = [i for i, f in enumerate(found) if f is None]
+        if miss:
+            t0 = time.perf_counter()
+            new = run_batches(m, faces[miss] if len(miss) < len(faces) else faces, self.batch_size)
+            self.seconds += time.perf_counter() - t0
+            self.images += len(miss)
+            self.cache.misses += len(miss)
+            self.cache.store(space, [keys[i] for i in miss], new)
+            for i, e in zip(miss, new):
+                found[i] = e
+        return np.stack(found).astype(np.float32, copy=False)
 
 
 def run(

@@ -94,16 +94,29 @@ def test_a_callers_model_is_never_moved_or_cached(faces):
 
 def test_cache_key_covers_recipe_and_version(faces):
     c = EmbeddingCache(None)
-    base = c.key("sha", 16, faces[:1], extra="area")
-    assert base != c.key("sha", 16, faces[:1], extra="surveillance")
+    base = c.space("sha", 16, extra="area")
+    assert base != c.space("sha", 16, extra="surveillance") and base != c.space("sha", 12, extra="area")
     import lrface.bench as bench
 
     old = bench.CACHE_VERSION
     try:
         bench.CACHE_VERSION = old + 1
-        assert c.key("sha", 16, faces[:1], extra="area") != base
+        assert c.space("sha", 16, extra="area") != base
     finally:
         bench.CACHE_VERSION = old
+    keys = c.face_keys(faces[:3])
+    assert len(set(keys)) == 3 and keys == c.face_keys(faces[:3].copy())
+
+
+def test_cache_serves_any_subset_seen_before(tmp_path, faces):
+    path = _save(tmp_path, "lrstudent16", "s")
+    bm = load_bench_model(str(path))
+    first = EmbedFn(bm, EmbeddingCache(tmp_path / "c"), batch_size=5, recipe="area")
+    full = first(faces, 16)
+    again = EmbedFn(bm, EmbeddingCache(tmp_path / "c"), batch_size=5, recipe="area")  # a new process, say
+    sub = again(faces[[7, 2, 9]], 16)
+    assert again.images == 0 and again.cache.hits == 3
+    np.testing.assert_array_equal(sub, full[[7, 2, 9]])
 
 
 def test_embed_and_bench_refuse_an_architecture_without_weights(faces):

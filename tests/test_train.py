@@ -54,7 +54,7 @@ def test_smoke_run_writes_the_contract_folder(tmp_path, monkeypatch):
     import pandas as pd
 
     m = pd.read_csv(out / "metrics.csv")
-    for col in ("step", "lr", "samples_per_s", "total", "s/horkd/t/first", "s/crrcd/contrast", "a/mimic/cosine",
+    for col in ("step", "lr", "samples_per_s", "total", "s/horkd/t/first", "s/crrcd/relation", "a/mimic/cosine",
                 "val_auc", "val_hr_auc"):
         assert col in m.columns, (col, list(m.columns))
     assert m["total"].dropna().map(float).map(lambda v: v == v).all()  # finite, logged every step window

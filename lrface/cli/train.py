@@ -10,6 +10,7 @@ Running the same command again resumes an interrupted run from ``DIR/last.pt``.
 """
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Optional, Sequence
@@ -40,7 +41,8 @@ def _main(argv: Optional[Sequence[str]]) -> int:
     cfg = load_config(DistillConfig, args.config, args.set)
     out = Path(args.out) if args.out else Path("runs") / cfg.name
     path = train_distill(cfg, out, progress=not args.no_progress)
-    print(f"wrote {path} (manifest: {path.parent / 'MANIFEST.yaml'})")
+    if os.environ.get("RANK", "0") == "0":  # torchrun: one line, from rank 0
+        print(f"wrote {path} (manifest: {path.parent / 'MANIFEST.yaml'})")
     return 0
 
 

@@ -40,6 +40,13 @@ def _dist() -> tuple:
     return dist.get_rank(), world
 
 
+def _barrier(world: int, when: bool) -> None:
+    if world > 1 and when:
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
 def train_distill(cfg: DistillConfig, out: Path, progress: bool = True) -> Path:
     """Train (or resume) the run in ``out``; returns the path of ``student.pt``."""
     rank, world = _dist()
@@ -52,11 +59,15 @@ def train_distill(cfg: DistillConfig, out: Path, progress: bool = True) -> Path:
     if main:
         (out / "config.yaml").write_text(dump_config(cfg, {"provenance": provenance()}))
 
+    # Caches (face pack, teacher outputs) are built by rank 0 alone; the other ranks wait, then
+    # find them complete on disk.
+    _barrier(world, when=not main)
     pack = build_data(cfg)
     teacher, teacher_sha = load_teacher(cfg, device)
     cache = TeacherCache.build(teacher, teacher_sha, pack, cache_dir(cfg), taps=cfg.teacher_taps or None,
                                progress=progress and main)
-    data, report = overlap_guard(cfg, pack, cache, teacher, teacher_sha, out)
+    data, report = overlap_guard(cfg, pack, cache, teacher, teacher_sha, out if main else None)
+    _barrier(world, when=main)
     train, val = data.split_identities(cfg.data.val_fraction, seed=cfg.seed)
     if len(train) < cfg.optim.batch_size:
         raise ValueError(f"{len(train)} training faces is fewer than one batch of {cfg.optim.batch_size}")

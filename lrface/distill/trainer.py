@@ -83,7 +83,7 @@ def load_teacher(cfg: DistillConfig, device: str) -> Tuple[FaceModel, str]:
 
 
 def overlap_guard(cfg: DistillConfig, pack: PackedFaces, cache: TeacherCache, teacher: FaceModel, teacher_sha: str,
-                  out: Path) -> Tuple[PackedFaces, Optional[OverlapReport]]:
+                  out: Optional[Path]) -> Tuple[PackedFaces, Optional[OverlapReport]]:
     """Drop training identities that the evaluation set tests (see :mod:`lrface.distill.overlap`)."""
     ex = cfg.data.exclude
     if ex.dataset in ("none", "", None):
@@ -108,7 +108,8 @@ def overlap_guard(cfg: DistillConfig, pack: PackedFaces, cache: TeacherCache, te
     report.excluded_faces = int(drop.sum())
     import json
 
-    (out / "overlap.json").write_text(json.dumps(report.as_dict(), indent=2))
+    if out is not None:
+        (out / "overlap.json").write_text(json.dumps(report.as_dict(), indent=2))
     log.info(report.summary())
     return pack.subset(~drop), report
 

@@ -344,6 +344,70 @@ def test_torch_round_trip(hr: np.ndarray) -> None:
         degrade(torch.zeros(2, 4, 16, 16), 8)
 
 
+# --------------------------------------------------------------------------- fast paths
+def _numpy_rng(seed: int, key: int, stage: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(key, stage)))
+
+
+@pytest.mark.parametrize("seed", [0, 1234, 2**32 - 1, 2**32 + 5, 2**100 + 3])
+def test_batched_streams_equal_numpy_generators(seed: int) -> None:
+    from lrface.face._streams import Streams
+
+    keys = np.concatenate([np.arange(20), np.random.default_rng(seed % 97).integers(0, 2**32, 40), [2**33 + 1]])
+    for stage in range(3):
+        s = Streams(seed, keys, stage)
+        u = s.uniform(0.5, 2.5)
+        v = s.uniform(2, 8)
+        normals = s.generator(5).standard_normal((3, 4))
+        q = s.integers(30, 81)
+        for i, k in enumerate(keys):
+            g = _numpy_rng(seed, int(k), stage)
+            assert g.uniform(0.5, 2.5) == u[i] and g.uniform(2, 8) == v[i]
+            if i == 5:
+                assert np.array_equal(g.standard_normal((3, 4)), normals)
+            else:
+                assert g.integers(30, 81) == q[i]
+
+
+@pytest.mark.parametrize("low,high", [(30, 81), (1, 101), (7, 8), (0, 3 * 2**30 + 1)])
+def test_batched_integers_equal_numpy_including_rejections(low: int, high: int) -> None:
+    from lrface.face._streams import Streams
+
+    keys = np.arange(400)  # the last range rejects ~25% of first draws: exercises the fallback
+    q = Streams(3, keys, 2).integers(low, high)
+    assert all(_numpy_rng(3, int(k), 2).integers(low, high) == q[i] for i, k in enumerate(keys))
+
+
+@pytest.mark.parametrize("n", [1, 5, 16, 17, 112])
+def test_batched_blur_matrices_equal_reference_bits(n: int) -> None:
+    from lrface.face._resample import GaussTaps, blur_resample, gauss_matrix, resample_matrix
+
+    sig = np.concatenate([np.random.default_rng(n).uniform(0.1, 3.0, 30), [0.0, 0.33, 1.0, 2.5, 6.0]])
+    taps = GaussTaps(sig)
+    for kernel, out in (("area", 4), ("bicubic", 7)):
+        got = blur_resample(n, out, kernel, True, sig, taps, slice(0, len(sig)))
+        r = resample_matrix(n, out, kernel, True)
+        for i, s in enumerate(sig):
+            ref = r @ gauss_matrix(n, float(s)) if s > 0 else r
+            assert np.array_equal(got[i], ref), (kernel, float(s))
+
+
+def test_blas_threads_setting_does_not_change_output(hr: np.ndarray) -> None:
+    from lrface.face.degrade import blas_threads
+    from lrface.face._resample import current_blas_threads
+
+    ref = degrade(hr, 24, "surveillance", seed=8)
+    assert current_blas_threads() == 1
+    for n in (None, 2):
+        with blas_threads(n):
+            assert current_blas_threads() == n
+            assert np.array_equal(degrade(hr, 24, "surveillance", seed=8), ref)
+    assert current_blas_threads() == 1
+    with pytest.raises(ValueError, match="threads"):
+        with blas_threads(0):
+            pass
+
+
 # --------------------------------------------------------------------------- golden values
 def _load_golden_module():
     path = Path(__file__).resolve().parent / "golden" / "make_degrade_golden.py"
@@ -395,3 +459,16 @@ def test_golden_output(golden: dict, golden_input: np.ndarray, name: str, preset
         for i, k in enumerate(GOLD.INDICES):
             one = degrade(golden_input[i], preset=preset, seed=GOLD.SEED, indices=k, **kwargs)
             assert np.array_equal(one, out[i])
+
+
+def test_limited_blas_caps_threads_and_restores() -> None:
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from lrface.face._resample import limited_blas
+
+    ctl = threadpoolctl.ThreadpoolController().select(user_api="blas")
+    with ctl.limit(limits=2):
+        before = [lib.num_threads for lib in ctl.lib_controllers]
+        with limited_blas():
+            inside = [lib.num_threads for lib in ctl.lib_controllers]
+        assert [lib.num_threads for lib in ctl.lib_controllers] == before
+    assert all(n == 1 for n in inside)

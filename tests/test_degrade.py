@@ -350,10 +350,12 @@ def _numpy_rng(seed: int, key: int, stage: int) -> np.random.Generator:
 
 
 @pytest.mark.parametrize("seed", [0, 1234, 2**32 - 1, 2**32 + 5, 2**100 + 3])
-def test_batched_streams_equal_numpy_generators(seed: int) -> None:
+@pytest.mark.parametrize("n", [61, 6])  # vectorised path, and small batches (numpy Generators)
+def test_batched_streams_equal_numpy_generators(seed: int, n: int) -> None:
     from lrface.face._streams import Streams
 
     keys = np.concatenate([np.arange(20), np.random.default_rng(seed % 97).integers(0, 2**32, 40), [2**33 + 1]])
+    keys = keys[-n:]
     for stage in range(3):
         s = Streams(seed, keys, stage)
         u = s.uniform(0.5, 2.5)

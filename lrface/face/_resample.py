@@ -138,6 +138,15 @@ class GaussTaps:
         for j in range(R, 2 * R + 1):
             self.right[:, : j - R] += self.taps[:, j : j + 1]
             self.right[:, j - R] = self.taps[:, j]
+        self._work: dict = {}
+
+    def workspace(self, n: int, k: int) -> np.ndarray:
+        """A zeroed (>= k, n * n) buffer reused across chunks: :func:`blur_matrices` rewrites the
+        same band entries every time and never touches the rest, so no re-zeroing is needed."""
+        buf = self._work.get(n)
+        if buf is None or len(buf) < k:
+            buf = self._work[n] = np.zeros((k, n * n), np.float64)
+        return buf[:k]
 
 
 def blur_matrices(n: int, taps: GaussTaps, sel: slice) -> np.ndarray:
@@ -147,7 +156,7 @@ def blur_matrices(n: int, taps: GaussTaps, sel: slice) -> np.ndarray:
     """
     w, left, right, R = taps.taps[sel], taps.left[sel], taps.right[sel], taps.R
     k = len(w)
-    m = np.zeros((k, n * n), np.float64)
+    m = taps.workspace(n, k)
     for o in range(-R, R + 1):  # diagonal o: entries (i, i + o), flat index i * (n + 1) + o
         first = max(0, -o)
         last = min(n, n - o) - 1
@@ -165,7 +174,7 @@ def blur_resample(n_in: int, n_out: int, kernel: str, antialias: bool, sigmas: n
     r = resample_matrix(n_in, n_out, kernel, antialias)
     s = sigmas[sel]
     if taps is not None and 2 * taps.R + 1 <= n_in:
-        out = np.matmul(r, blur_matrices(n_in, taps, sel))
+        out = np.matmul(r, blur_matrices(n_in, taps, sel))  # the workspace is reused: use it now
     else:  # kernel wider than the image: the per-image reference construction
         out = np.stack([r @ gauss_matrix(n_in, float(v)) if v > 0 else r for v in s])
     out[s <= 0] = r
@@ -175,6 +184,13 @@ def blur_resample(n_in: int, n_out: int, kernel: str, antialias: bool, sigmas: n
 # --------------------------------------------------------------------------- apply
 def to_uint8(x: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+
+
+def to_uint8_(x: np.ndarray) -> np.ndarray:
+    """:func:`to_uint8` that overwrites its float input (a temporary) instead of copying it."""
+    np.rint(x, out=x)
+    np.clip(x, 0, 255, out=x)
+    return x.astype(np.uint8)
 
 
 def resample(x: np.ndarray, a_h: np.ndarray, a_w: np.ndarray) -> np.ndarray:
@@ -190,7 +206,7 @@ def resample(x: np.ndarray, a_h: np.ndarray, a_w: np.ndarray) -> np.ndarray:
     if a_wt.ndim == 3:
         a_wt = a_wt[:, None]  # (n, 1, w, ow) to broadcast over rows
     z = np.matmul(y, a_wt)  # (n, oh, c, ow)
-    return to_uint8(z.transpose(0, 1, 3, 2))
+    return to_uint8_(z).transpose(0, 1, 3, 2)
 
 
 def chunk_size(h: int, w: int, c: int = 3) -> int:
@@ -244,11 +260,22 @@ def blas_threads(n: Optional[int]) -> Iterator[None]:
 
 @contextlib.contextmanager
 def limited_blas() -> Iterator[None]:
-    """Apply :func:`current_blas_threads` to the process's BLAS for the duration of the block."""
+    """Apply :func:`current_blas_threads` to the process's BLAS for the duration of the block.
+
+    Sets each BLAS library's thread count directly (a few us; threadpoolctl's own ``limit``
+    costs ~20 us, as much as degrading one face) and restores the ones it lowered.
+    """
     n = current_blas_threads()
     ctl = _get_controller() if n is not None else None
-    if not ctl or all(lib.num_threads <= n for lib in ctl.lib_controllers):
+    lowered = []
+    if ctl:
+        for lib in ctl.lib_controllers:
+            old = lib.num_threads
+            if old > n:
+                lib.set_num_threads(n)
+                lowered.append((lib, old))
+    try:
         yield
-        return
-    with ctl.limit(limits=n):
-        yield
+    finally:
+        for lib, old in lowered:
+            lib.set_num_threads(old)

@@ -64,7 +64,7 @@ import numpy as np
 
 from lrface.face._resample import (
     GaussTaps, blas_threads, blur_resample, chunk_size, gauss_matrix, limited_blas, resample,
-    resample_matrix, to_uint8,
+    resample_matrix, to_uint8, to_uint8_,
 )
 from lrface.face._streams import Streams
 from lrface.registry import Registry
@@ -357,13 +357,10 @@ def degrade(
     r_w = _resample_matrix(w, ow, deg.kernel, deg.antialias)
     shared = bool(np.all(sigmas == sigmas[0]))
     square = (h, oh) == (w, ow)  # then the width matrices are the height ones, bit for bit
-    if shared:
-        s = float(sigmas[0])
-        a_h = r_h @ _gauss_matrix(h, s) if s > 0 else r_h
-        a_w = a_h if square else r_w @ _gauss_matrix(w, s) if s > 0 else r_w
-        taps = None
-    else:
-        taps = GaussTaps(sigmas)
+    taps = GaussTaps(sigmas[:1] if shared else sigmas) if (sigmas > 0).any() else None
+    if shared:  # one pair of matrices for the batch (same bits as per image)
+        a_h = blur_resample(h, oh, deg.kernel, deg.antialias, sigmas, taps, slice(0, 1))[0]
+        a_w = a_h if square else blur_resample(w, ow, deg.kernel, deg.antialias, sigmas, taps, slice(0, 1))[0]
     up = _check_size("upsample", deg.upsample)
     if up == (oh, ow):
         up = None
@@ -386,10 +383,13 @@ def degrade(
             # 2. sensor noise at LR, then quantise again (the camera's ADC).
             if noise is not None:
                 std = stds[sel]
-                gauss = np.zeros(lr.shape, np.float64)
-                for j in np.flatnonzero(std > 0):
+                pos = std > 0
+                gauss = np.empty(lr.shape, np.float64) if pos.all() else np.zeros(lr.shape, np.float64)
+                for j in np.flatnonzero(pos):
                     noise.generator(c0 + j).standard_normal(out=gauss[j])
-                lr = _to_uint8(lr.astype(np.float64) + gauss * std[:, None, None, None])
+                gauss *= std[:, None, None, None]
+                gauss += lr  # = lr + normal * std, bit for bit (IEEE addition commutes)
+                lr = to_uint8_(gauss)
 
             # 3. JPEG at LR (cv2 works in BGR, so flip channels around the codec).
             if q is not None:

@@ -14,7 +14,7 @@ line and the load average at start and end, so "before" and "after" runs sit sid
 Usage:
     python benchmarks/degrade_speed.py                                   # surveillance + area, 16 and 32 px
     python benchmarks/degrade_speed.py --presets surveillance mild --res 16 24 32 --rounds 5
-    python benchmarks/degrade_speed.py --batch 512 --out /tmp/degrade.csv
+    python benchmarks/degrade_speed.py --batch 512 --out /tmp/degrade.csv --note "quick check"
 """
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT))  # run from a checkout without install
 from lrface.face.degrade import degrade  # noqa: E402
 
 FIELDS = ["preset", "res", "faces_per_s", "faces_per_cpu_s", "threads", "batch", "rounds", "commit",
-          "date", "numpy", "cv2", "loadavg_start", "loadavg_end", "command"]
+          "date", "numpy", "cv2", "loadavg_start", "loadavg_end", "command", "note"]
 
 
 def _git_commit() -> str:
@@ -112,6 +112,7 @@ def main(argv=None) -> int:
     ap.add_argument("--batch", type=int, default=2048)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1, help="thread limit for every pool (default 1: per core)")
+    ap.add_argument("--note", default="", help="free text stored with the rows (e.g. what code ran)")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "degrade_speed.csv")
     args = ap.parse_args(argv)
 
@@ -119,7 +120,8 @@ def main(argv=None) -> int:
     meta = {"threads": args.threads, "batch": args.batch, "rounds": args.rounds, "commit": _git_commit(),
             "date": _dt.datetime.now().isoformat(timespec="seconds"), "numpy": np.__version__,
             "cv2": cv2.__version__, "loadavg_start": _loadavg(),
-            "command": " ".join(shlex.quote(a) for a in [Path(sys.executable).name, *sys.argv])}
+            "command": " ".join(shlex.quote(a) for a in [Path(sys.executable).name, *sys.argv]),
+            "note": args.note}
     rows = bench(args.presets, args.res, args.batch, args.rounds)
     meta["loadavg_end"] = _loadavg()
     rows = [{**r, **meta} for r in rows]

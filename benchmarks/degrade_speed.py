@@ -9,7 +9,8 @@ installed, OpenCV and torch) are limited to ``--threads 1``, so the numbers are 
 
 Rows are appended to ``--out`` (default ``benchmarks/results/degrade_speed.csv``) with the
 git commit (``-dirty`` when tracked files differ), date, numpy/OpenCV versions, the command
-line and the load average at start and end, so "before" and "after" runs sit side by side.
+line, the load average at start and end and ``--note``, so "before" and "after" runs sit
+side by side. (Changes under ``benchmarks/results`` do not count as dirty.)
 
 Usage:
     python benchmarks/degrade_speed.py                                   # surveillance + area, 16 and 32 px
@@ -54,8 +55,10 @@ def _git_commit() -> str:
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                              cwd=ROOT, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True, cwd=ROOT, timeout=10).stdout.strip()
+        # results files do not count: appending this very CSV must not mark the next run dirty
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                ":!benchmarks/results"], capture_output=True, text=True, cwd=ROOT,
+                               timeout=10).stdout.strip()
         return out.stdout.strip() + ("-dirty" if dirty else "") if out.returncode == 0 else "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"

@@ -349,8 +349,8 @@ def degrade(
         stds = noise.uniform(*deg.noise_std) if isinstance(deg.noise_std, tuple) else np.full(n, float(deg.noise_std))
     q = deg.jpeg_quality
     if q is not None:
-        quality = (Streams(seed, karr, _STAGE_JPEG).integers(int(q[0]), int(q[1]) + 1)
-                   if isinstance(q, tuple) else np.full(n, int(q)))
+        quality = (Streams(seed, karr, _STAGE_JPEG).integers(int(q[0]), int(q[1]) + 1).tolist()
+                   if isinstance(q, tuple) else [int(q)] * n)
 
     # 1. blur (folded into the resampling matrices) + resample to the LR size.
     r_h = _resample_matrix(h, oh, deg.kernel, deg.antialias)
@@ -395,7 +395,7 @@ def degrade(
             if q is not None:
                 bgr = np.ascontiguousarray(lr[..., ::-1])
                 for j in range(len(bgr)):
-                    ok, buf = cv2.imencode(".jpg", bgr[j], [cv2.IMWRITE_JPEG_QUALITY, int(quality[c0 + j])])
+                    ok, buf = cv2.imencode(".jpg", bgr[j], [cv2.IMWRITE_JPEG_QUALITY, quality[c0 + j]])
                     if not ok:  # pragma: no cover - cv2 only fails on invalid input
                         raise RuntimeError("cv2.imencode failed")
                     bgr[j] = cv2.imdecode(buf, cv2.IMREAD_COLOR)

@@ -394,6 +394,17 @@ def test_batched_blur_matrices_equal_reference_bits(n: int) -> None:
             assert np.array_equal(got[i], ref), (kernel, float(s))
 
 
+@pytest.mark.parametrize("preset,res", [("surveillance", 16), ("mild", (14, 11)), ("surveillance", 32)])
+def test_big_batch_equals_single_images(preset: str, res: object) -> None:
+    # 27 images: batch-wise streams and several chunks, against one call per image (numpy's
+    # own Generators, one-image matrices): the same bits.
+    x = np.tile(_face_like(3, seed=7), (9, 1, 1, 1))
+    idx = np.arange(27) * 13 + 5
+    full = degrade(x, res, preset, seed=21, indices=idx)
+    for i in range(len(x)):
+        assert np.array_equal(degrade(x[i], res, preset, seed=21, indices=int(idx[i])), full[i])
+
+
 def test_blas_threads_setting_does_not_change_output(hr: np.ndarray) -> None:
     from lrface.face.degrade import blas_threads
     from lrface.face._resample import current_blas_threads

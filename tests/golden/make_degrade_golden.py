@@ -18,7 +18,8 @@ real change of the LR data, to be looked at before regenerating.
 
 What is stored, per case ``<preset>/<tag>`` (seed 1234, indices ``INDICES``):
 
-* ``out:<case>``: the full uint8 output for native LR sizes (16, 32, 14x12);
+* ``out:<case>``: the full uint8 output for native LR sizes (16, 32, 14x12, and 24-image
+  batches, the input tiled 6 times with further indices ``1000 + 7 i``);
   for the 112x112 ``upsample`` cases only every 8th pixel in each direction;
 * ``sha256:<case>``: sha256 of the full output's bytes (C order), plus ``shape:<case>``;
 * ``input_sha256``: sha256 of the input batch, to catch a change of the input builder.
@@ -79,6 +80,10 @@ def cases() -> List[Tuple[str, str, dict]]:
         out.append((f"{p}/r32", p, {"res": 32}))
         out.append((f"{p}/r16-up112", p, {"res": 16, "upsample": 112}))
     out.append(("surveillance/r14x12", "surveillance", {"res": (14, 12)}))
+    # Batches past degrade's small-batch and chunk sizes (16 and ~10 images), so the
+    # batch-wise random streams and chunking are pinned too: the input tiled 6 times.
+    out.append(("surveillance/r16-b24", "surveillance", {"res": 16, "tile": 6}))
+    out.append(("mild/r24-b24", "mild", {"res": 24, "tile": 6}))
     return out
 
 
@@ -87,7 +92,10 @@ def sha256(a: np.ndarray) -> str:
 
 
 def run_case(x: np.ndarray, preset: str, kwargs: dict) -> np.ndarray:
-    return degrade(x, preset=preset, seed=SEED, indices=list(INDICES), **kwargs)
+    kwargs = dict(kwargs)
+    tile = kwargs.pop("tile", 1)
+    indices = list(INDICES) + [1000 + 7 * i for i in range(len(INDICES) * (tile - 1))]
+    return degrade(np.tile(x, (tile, 1, 1, 1)), preset=preset, seed=SEED, indices=indices, **kwargs)
 
 
 def stored_view(name: str, out: np.ndarray) -> np.ndarray:

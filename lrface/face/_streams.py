@@ -178,7 +178,8 @@ class Streams:
         out = (m >> np.uint64(32)).astype(np.int64) + low
         threshold = (_MASK32 - rng) % (rng + 1)
         for i in np.flatnonzero((m & _U32) < np.uint64(threshold)):  # rejected: ~rng / 2**32 each
-            g = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(int(self.keys[i]), self.stage)))
+            ss = np.random.SeedSequence(self.seed, spawn_key=(int(self.keys[i]), self.stage))
+            g = np.random.default_rng(ss)
             g.bit_generator.advance(self.draws - 1)
             out[i] = g.integers(low, high)
         self.spent = True  # numpy may now hold half a 64-bit draw; no more draws from here

@@ -62,7 +62,7 @@ from typing import Any, Optional, Sequence, Tuple, Union
 import cv2
 import numpy as np
 
-from lrface.face._resample import (
+from lrface.face._resample import (  # noqa: F401 - blas_threads is re-exported
     GaussTaps, blas_threads, blur_resample, chunk_size, gauss_matrix, limited_blas, resample,
     resample_matrix, to_uint8, to_uint8_,
 )
@@ -346,15 +346,14 @@ def degrade(
     noise = None
     if deg.noise_std != 0.0:
         noise = Streams(seed, karr, _STAGE_NOISE)
-        stds = noise.uniform(*deg.noise_std) if isinstance(deg.noise_std, tuple) else np.full(n, float(deg.noise_std))
+        stds = (noise.uniform(*deg.noise_std) if isinstance(deg.noise_std, tuple)
+                else np.full(n, float(deg.noise_std)))
     q = deg.jpeg_quality
     if q is not None:
         quality = (Streams(seed, karr, _STAGE_JPEG).integers(int(q[0]), int(q[1]) + 1).tolist()
                    if isinstance(q, tuple) else [int(q)] * n)
 
     # 1. blur (folded into the resampling matrices) + resample to the LR size.
-    r_h = _resample_matrix(h, oh, deg.kernel, deg.antialias)
-    r_w = _resample_matrix(w, ow, deg.kernel, deg.antialias)
     shared = bool(np.all(sigmas == sigmas[0]))
     square = (h, oh) == (w, ow)  # then the width matrices are the height ones, bit for bit
     taps = GaussTaps(sigmas[:1] if shared else sigmas) if (sigmas > 0).any() else None

@@ -1,5 +1,20 @@
-"""Tests of the one low-resolution pipeline, lrface.face.degrade."""
+"""Tests of the one low-resolution pipeline, lrface.face.degrade.
+
+Golden tests (``test_golden_*``) compare every preset's output, bit for bit, with
+``tests/golden/degrade_golden.npz``; they fail (never skip) when that file is missing or
+when a random stream, kernel, stage order or rounding changes. Regenerate the file ON
+PURPOSE only, once the new output is known to be the intended one:
+
+    python tests/golden/make_degrade_golden.py            # rewrite the golden file
+    python tests/golden/make_degrade_golden.py --check    # compare only
+
+(see that script's docstring for what is stored and what the values depend on).
+"""
 from __future__ import annotations
+
+import hashlib
+import importlib.util
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -327,3 +342,146 @@ def test_torch_round_trip(hr: np.ndarray) -> None:
 
     with pytest.raises(ValueError):
         degrade(torch.zeros(2, 4, 16, 16), 8)
+
+
+# --------------------------------------------------------------------------- fast paths
+def _numpy_rng(seed: int, key: int, stage: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(key, stage)))
+
+
+@pytest.mark.parametrize("seed", [0, 1234, 2**32 - 1, 2**32 + 5, 2**100 + 3])
+@pytest.mark.parametrize("n", [61, 6])  # vectorised path, and small batches (numpy Generators)
+def test_batched_streams_equal_numpy_generators(seed: int, n: int) -> None:
+    from lrface.face._streams import Streams
+
+    keys = np.concatenate([np.arange(20), np.random.default_rng(seed % 97).integers(0, 2**32, 40), [2**33 + 1]])
+    keys = keys[-n:]
+    for stage in range(3):
+        s = Streams(seed, keys, stage)
+        u = s.uniform(0.5, 2.5)
+        v = s.uniform(2, 8)
+        normals = s.generator(5).standard_normal((3, 4))
+        q = s.integers(30, 81)
+        for i, k in enumerate(keys):
+            g = _numpy_rng(seed, int(k), stage)
+            assert g.uniform(0.5, 2.5) == u[i] and g.uniform(2, 8) == v[i]
+            if i == 5:
+                assert np.array_equal(g.standard_normal((3, 4)), normals)
+            else:
+                assert g.integers(30, 81) == q[i]
+
+
+@pytest.mark.parametrize("low,high", [(30, 81), (1, 101), (7, 8), (0, 3 * 2**30 + 1)])
+def test_batched_integers_equal_numpy_including_rejections(low: int, high: int) -> None:
+    from lrface.face._streams import Streams
+
+    keys = np.arange(400)  # the last range rejects ~25% of first draws: exercises the fallback
+    q = Streams(3, keys, 2).integers(low, high)
+    assert all(_numpy_rng(3, int(k), 2).integers(low, high) == q[i] for i, k in enumerate(keys))
+
+
+@pytest.mark.parametrize("n", [1, 5, 16, 17, 112])
+def test_batched_blur_matrices_equal_reference_bits(n: int) -> None:
+    from lrface.face._resample import GaussTaps, blur_resample, gauss_matrix, resample_matrix
+
+    sig = np.concatenate([np.random.default_rng(n).uniform(0.1, 3.0, 30), [0.0, 0.33, 1.0, 2.5, 6.0]])
+    taps = GaussTaps(sig)
+    for kernel, out in (("area", 4), ("bicubic", 7)):
+        got = blur_resample(n, out, kernel, True, sig, taps, slice(0, len(sig)))
+        r = resample_matrix(n, out, kernel, True)
+        for i, s in enumerate(sig):
+            ref = r @ gauss_matrix(n, float(s)) if s > 0 else r
+            assert np.array_equal(got[i], ref), (kernel, float(s))
+
+
+@pytest.mark.parametrize("preset,res", [("surveillance", 16), ("mild", (14, 11)), ("surveillance", 32)])
+def test_big_batch_equals_single_images(preset: str, res: object) -> None:
+    # 27 images: batch-wise streams and several chunks, against one call per image (numpy's
+    # own Generators, one-image matrices): the same bits.
+    x = np.tile(_face_like(3, seed=7), (9, 1, 1, 1))
+    idx = np.arange(27) * 13 + 5
+    full = degrade(x, res, preset, seed=21, indices=idx)
+    for i in range(len(x)):
+        assert np.array_equal(degrade(x[i], res, preset, seed=21, indices=int(idx[i])), full[i])
+
+
+def test_blas_threads_setting_does_not_change_output(hr: np.ndarray) -> None:
+    from lrface.face.degrade import blas_threads
+    from lrface.face._resample import current_blas_threads
+
+    ref = degrade(hr, 24, "surveillance", seed=8)
+    assert current_blas_threads() == 1
+    for n in (None, 2):
+        with blas_threads(n):
+            assert current_blas_threads() == n
+            assert np.array_equal(degrade(hr, 24, "surveillance", seed=8), ref)
+    assert current_blas_threads() == 1
+    with pytest.raises(ValueError, match="threads"):
+        with blas_threads(0):
+            pass
+
+
+# --------------------------------------------------------------------------- golden values
+def _load_golden_module():
+    path = Path(__file__).resolve().parent / "golden" / "make_degrade_golden.py"
+    spec = importlib.util.spec_from_file_location("make_degrade_golden", path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+GOLD = _load_golden_module()
+GOLDEN_CASES = GOLD.cases()
+
+
+@pytest.fixture(scope="module")
+def golden() -> dict:
+    if not GOLD.GOLDEN.exists():
+        pytest.fail(f"golden file {GOLD.GOLDEN} is missing; regenerate it on purpose with "
+                    "`python tests/golden/make_degrade_golden.py`")
+    with np.load(GOLD.GOLDEN) as g:
+        return {k: g[k] for k in g.files}
+
+
+@pytest.fixture(scope="module")
+def golden_input() -> np.ndarray:
+    return GOLD.golden_input()
+
+
+def test_golden_input_and_cases_unchanged(golden: dict, golden_input: np.ndarray) -> None:
+    assert str(golden["input_sha256"]) == hashlib.sha256(golden_input.tobytes()).hexdigest()
+    stored = sorted(k.split(":", 1)[1] for k in golden if k.startswith("sha256:"))
+    # a new (or removed) preset must come with a deliberate regeneration
+    assert stored == sorted(name for name, _, _ in GOLDEN_CASES)
+    assert {p for _, p, _ in GOLDEN_CASES} == set(list_presets())
+
+
+@pytest.mark.parametrize("name,preset,kwargs", GOLDEN_CASES, ids=[c[0] for c in GOLDEN_CASES])
+def test_golden_output(golden: dict, golden_input: np.ndarray, name: str, preset: str, kwargs: dict) -> None:
+    if f"sha256:{name}" not in golden:
+        pytest.fail(f"golden case {name} missing from {GOLD.GOLDEN.name}; regenerate on purpose")
+    out = GOLD.run_case(golden_input, preset, kwargs)
+    assert out.shape == tuple(golden[f"shape:{name}"])
+    view, want = GOLD.stored_view(name, out), golden[f"out:{name}"]
+    diff = np.abs(view.astype(np.int64) - want.astype(np.int64))
+    assert diff.max() == 0, f"{name}: {int((diff > 0).sum())} stored values differ (max {diff.max()})"
+    assert GOLD.sha256(out) == str(golden[f"sha256:{name}"]), f"{name}: output bytes changed"
+    # the same images one at a time (other batch composition) give the same bytes
+    if name.endswith("/r16"):
+        for i, k in enumerate(GOLD.INDICES):
+            one = degrade(golden_input[i], preset=preset, seed=GOLD.SEED, indices=k, **kwargs)
+            assert np.array_equal(one, out[i])
+
+
+def test_limited_blas_caps_threads_and_restores() -> None:
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from lrface.face._resample import limited_blas
+
+    ctl = threadpoolctl.ThreadpoolController().select(user_api="blas")
+    with ctl.limit(limits=2):
+        before = [lib.num_threads for lib in ctl.lib_controllers]
+        with limited_blas():
+            inside = [lib.num_threads for lib in ctl.lib_controllers]
+        assert [lib.num_threads for lib in ctl.lib_controllers] == before
+    assert all(n == 1 for n in inside)

@@ -34,6 +34,14 @@ INTER_CUBIC back up" baseline.
 Randomness (blur sigma, noise, JPEG quality drawn from ranges) is seeded per image: the
 draws for image ``i`` depend only on ``(seed, i)``, never on the rest of the batch.
 
+Speed: the batch runs in cache-sized chunks; per-image blur+resampling matrices are built
+for all sigmas at once and the per-image random streams are computed batch-wise
+(``_streams``), bit-identical to the per-image loop they replace (pinned by the golden
+tests). The matrix products use at most one BLAS thread by default, so ``degrade`` in
+DataLoader workers or process pools does not oversubscribe the machine (parallelise over
+batches instead); ``with blas_threads(n): ...`` changes that cap for the calls inside the
+block (``None``: leave BLAS alone). Outputs do not depend on the cap.
+
 Example:
     >>> import numpy as np
     >>> hr = np.full((112, 112, 3), 128, np.uint8)
@@ -45,7 +53,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 import math
 import sys
@@ -55,6 +62,11 @@ from typing import Any, Optional, Sequence, Tuple, Union
 import cv2
 import numpy as np
 
+from lrface.face._resample import (  # noqa: F401 - blas_threads is re-exported
+    GaussTaps, blas_threads, blur_resample, chunk_size, gauss_matrix, limited_blas, resample,
+    resample_matrix, to_uint8, to_uint8_,
+)
+from lrface.face._streams import Streams
 from lrface.registry import Registry
 
 logger = logging.getLogger(__name__)
@@ -189,104 +201,11 @@ def list_presets() -> list[str]:
     return PRESETS.names()
 
 
-# --------------------------------------------------------------------------- kernels
-def _cubic(x: np.ndarray, a: float) -> np.ndarray:
-    x = np.abs(x)
-    return np.where(
-        x <= 1.0,
-        ((a + 2.0) * x - (a + 3.0)) * x * x + 1.0,
-        np.where(x < 2.0, ((a * x - 5.0 * a) * x + 8.0 * a) * x - 4.0 * a, 0.0),
-    )
-
-
-def _linear(x: np.ndarray) -> np.ndarray:
-    return np.maximum(0.0, 1.0 - np.abs(x))
-
-
-@functools.lru_cache(maxsize=128)
-def _resample_matrix(n_in: int, n_out: int, kernel: str, antialias: bool) -> np.ndarray:
-    """(n_out, n_in) float64 matrix whose rows are the weights of each output pixel.
-
-    Every row sums to 1, so a constant signal stays exactly constant (no border ringing).
-    """
-    scale = n_in / n_out
-    m = np.zeros((n_out, n_in), np.float64)
-    rows = np.arange(n_out)
-    if kernel == "nearest":
-        # Integer arithmetic: floor((i + 0.5) * n_in / n_out) exactly, since float rounding
-        # at exact ties (e.g. 112 -> 9) would pick the neighbouring pixel.
-        idx = np.minimum((2 * rows + 1) * n_in // (2 * n_out), n_in - 1)
-        m[rows, idx] = 1.0
-    elif kernel == "area":
-        # Output pixel i covers [i*scale, (i+1)*scale) in input coordinates; weight of input
-        # pixel j is its overlap with that interval (exact fractional box average).
-        lo, hi = rows * scale, (rows + 1) * scale
-        j = np.arange(n_in)
-        overlap = np.minimum(hi[:, None], j[None, :] + 1.0) - np.maximum(lo[:, None], j[None, :])
-        m = np.maximum(overlap, 0.0)
-    else:
-        func = (lambda x: _cubic(x, -0.5 if antialias else -0.75)) if kernel == "bicubic" else _linear
-        if antialias:
-            # PIL / torch antialias: stretch the kernel by the shrink factor, drop taps outside
-            # the image and renormalise (no replicated border).
-            fs = max(scale, 1.0)
-            centre = (rows + 0.5) * scale
-            j = np.arange(n_in)
-            # The kernel is zero beyond its support, so taps outside it get no weight.
-            m = func((j[None, :] + 0.5 - centre[:, None]) / fs)
-        else:
-            # cv2 convention: half-pixel centres, fixed taps, replicated border.
-            src = (rows + 0.5) * scale - 0.5
-            x0 = np.floor(src).astype(np.int64)
-            t = src - x0
-            offs = range(-1, 3) if kernel == "bicubic" else range(0, 2)
-            for k in offs:
-                np.add.at(m, (rows, np.clip(x0 + k, 0, n_in - 1)), func(t - k))
-    m /= m.sum(axis=1, keepdims=True)
-    m.setflags(write=False)  # cached and shared: protect against in-place edits
-    return m
-
-
-def _gauss_matrix(n: int, sigma: float) -> np.ndarray:
-    """(n, n) Gaussian blur matrix, replicated border, radius ceil(3 sigma), rows sum to 1.
-
-    Not cached: sigmas drawn from a range are almost never repeated.
-    """
-    r = max(1, int(math.ceil(3.0 * sigma)))
-    offs = np.arange(-r, r + 1)
-    w = np.exp(-0.5 * (offs / sigma) ** 2)
-    w /= w.sum()
-    m = np.zeros((n, n), np.float64)
-    rows = np.arange(n)
-    for o, wk in zip(offs, w):
-        np.add.at(m, (rows, np.clip(rows + o, 0, n - 1)), wk)
-    return m
-
-
-def _to_uint8(x: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(x), 0, 255).astype(np.uint8)
-
-
-def _resample(x: np.ndarray, a_h: np.ndarray, a_w: np.ndarray) -> np.ndarray:
-    """Apply separable matrices to (N, H, W, C) uint8; ``a_*`` are 2-D (shared) or 3-D (per image).
-
-    numpy's stacked matmul runs one product per image with the same shapes whatever N is,
-    so an image's result does not depend on the batch it came in (bit-exact determinism).
-    """
-    n, h, w, c = x.shape
-    y = np.matmul(a_h, x.reshape(n, h, w * c).astype(np.float64))  # (n, oh, w*c)
-    y = y.reshape(n, -1, w, c).transpose(0, 1, 3, 2)  # (n, oh, c, w)
-    a_wt = np.swapaxes(a_w, -1, -2)
-    if a_wt.ndim == 3:
-        a_wt = a_wt[:, None]  # (n, 1, w, ow) to broadcast over rows
-    z = np.matmul(y, a_wt)  # (n, oh, c, ow)
-    return _to_uint8(z.transpose(0, 1, 3, 2))
-
-
-def _sample(rng: np.random.Generator, value: Range) -> float:
-    if isinstance(value, tuple):
-        return float(rng.uniform(value[0], value[1]))
-    return float(value)
+# Kernels, blur matrices and their application live in _resample (kept under these names).
+_resample_matrix = resample_matrix
+_gauss_matrix = gauss_matrix
+_to_uint8 = to_uint8
+_resample = resample
 
 
 # --------------------------------------------------------------------------- inputs
@@ -417,52 +336,70 @@ def degrade(
         size = _check_size("upsample", deg.upsample) or (oh, ow)
         return _restore(np.zeros((0, *size, 3), np.uint8), info)
 
-    def rng(i: int, stage: int) -> np.random.Generator:
-        # The stream of image i depends only on (seed, key_i, stage), never on the batch.
-        return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(keys[i], stage)))
+    karr = np.asarray(keys, np.int64)
+    # Per-image draws of every stage, for the whole batch at once (see _streams): image i's
+    # stage-s stream is default_rng(SeedSequence(seed, spawn_key=(keys[i], s))).
+    if isinstance(deg.blur_sigma, tuple):
+        sigmas = Streams(seed, karr, _STAGE_BLUR).uniform(*deg.blur_sigma)
+    else:
+        sigmas = np.full(n, float(deg.blur_sigma))
+    noise = None
+    if deg.noise_std != 0.0:
+        noise = Streams(seed, karr, _STAGE_NOISE)
+        stds = (noise.uniform(*deg.noise_std) if isinstance(deg.noise_std, tuple)
+                else np.full(n, float(deg.noise_std)))
+    q = deg.jpeg_quality
+    if q is not None:
+        quality = (Streams(seed, karr, _STAGE_JPEG).integers(int(q[0]), int(q[1]) + 1).tolist()
+                   if isinstance(q, tuple) else [int(q)] * n)
 
     # 1. blur (folded into the resampling matrices) + resample to the LR size.
-    r_h = _resample_matrix(h, oh, deg.kernel, deg.antialias)
-    r_w = _resample_matrix(w, ow, deg.kernel, deg.antialias)
-    sigmas = [_sample(rng(i, _STAGE_BLUR), deg.blur_sigma) if isinstance(deg.blur_sigma, tuple)
-              else float(deg.blur_sigma) for i in range(n)]
-    if all(s == sigmas[0] for s in sigmas):
-        s = sigmas[0]
-        a_h = r_h @ _gauss_matrix(h, s) if s > 0 else r_h
-        a_w = r_w @ _gauss_matrix(w, s) if s > 0 else r_w
-    else:
-        a_h = np.stack([r_h @ _gauss_matrix(h, s) if s > 0 else r_h for s in sigmas])
-        a_w = np.stack([r_w @ _gauss_matrix(w, s) if s > 0 else r_w for s in sigmas])
-    out = _resample(x, a_h, a_w)
-
-    # 2. sensor noise at LR, then quantise again (the camera's ADC).
-    if deg.noise_std != 0.0:
-        noisy = out.astype(np.float64)
-        for i in range(n):
-            g = rng(i, _STAGE_NOISE)
-            std = _sample(g, deg.noise_std)
-            if std > 0:
-                noisy[i] += g.standard_normal((oh, ow, 3)) * std
-        out = _to_uint8(noisy)
-
-    # 3. JPEG at LR (cv2 works in BGR, so flip channels around the codec).
-    if deg.jpeg_quality is not None:
-        for i in range(n):
-            q = deg.jpeg_quality
-            if isinstance(q, tuple):
-                q = int(rng(i, _STAGE_JPEG).integers(int(q[0]), int(q[1]) + 1))
-            bgr = np.ascontiguousarray(out[i, :, :, ::-1])
-            ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(q)])
-            if not ok:  # pragma: no cover - cv2 only fails on invalid input
-                raise RuntimeError("cv2.imencode failed")
-            out[i] = cv2.imdecode(buf, cv2.IMREAD_COLOR)[:, :, ::-1]
-
-    # 4. optional resize back to the model's input size, cv2 (unstretched) convention.
+    shared = bool(np.all(sigmas == sigmas[0]))
+    square = (h, oh) == (w, ow)  # then the width matrices are the height ones, bit for bit
+    taps = GaussTaps(sigmas[:1] if shared else sigmas) if (sigmas > 0).any() else None
+    if shared:  # one pair of matrices for the batch (same bits as per image)
+        a_h = blur_resample(h, oh, deg.kernel, deg.antialias, sigmas, taps, slice(0, 1))[0]
+        a_w = a_h if square else blur_resample(w, ow, deg.kernel, deg.antialias, sigmas, taps, slice(0, 1))[0]
     up = _check_size("upsample", deg.upsample)
-    if up is not None and up != (oh, ow):
-        out = _resample(
-            out,
-            _resample_matrix(oh, up[0], deg.upsample_kernel, False),
-            _resample_matrix(ow, up[1], deg.upsample_kernel, False),
-        )
+    if up == (oh, ow):
+        up = None
+    if up is not None:
+        u_h = _resample_matrix(oh, up[0], deg.upsample_kernel, False)
+        u_w = _resample_matrix(ow, up[1], deg.upsample_kernel, False)
+
+    # Cache-sized chunks run every stage in turn; each image's bits are the same as in a
+    # per-image loop (same per-image products and draws).
+    step = chunk_size(h, w)
+    out = np.empty((n, *(up or (oh, ow)), 3), np.uint8)
+    with limited_blas():
+        for c0 in range(0, n, step):
+            sel = slice(c0, min(n, c0 + step))
+            if not shared:
+                a_h = blur_resample(h, oh, deg.kernel, deg.antialias, sigmas, taps, sel)
+                a_w = a_h if square else blur_resample(w, ow, deg.kernel, deg.antialias, sigmas, taps, sel)
+            lr = _resample(x[sel], a_h, a_w)
+
+            # 2. sensor noise at LR, then quantise again (the camera's ADC).
+            if noise is not None:
+                std = stds[sel]
+                pos = std > 0
+                gauss = np.empty(lr.shape, np.float64) if pos.all() else np.zeros(lr.shape, np.float64)
+                for j in np.flatnonzero(pos):
+                    noise.generator(c0 + j).standard_normal(out=gauss[j])
+                gauss *= std[:, None, None, None]
+                gauss += lr  # = lr + normal * std, bit for bit (IEEE addition commutes)
+                lr = to_uint8_(gauss)
+
+            # 3. JPEG at LR (cv2 works in BGR, so flip channels around the codec).
+            if q is not None:
+                bgr = np.ascontiguousarray(lr[..., ::-1])
+                for j in range(len(bgr)):
+                    ok, buf = cv2.imencode(".jpg", bgr[j], [cv2.IMWRITE_JPEG_QUALITY, quality[c0 + j]])
+                    if not ok:  # pragma: no cover - cv2 only fails on invalid input
+                        raise RuntimeError("cv2.imencode failed")
+                    bgr[j] = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+                lr = bgr[..., ::-1]
+
+            # 4. optional resize back to the model's input size, cv2 (unstretched) convention.
+            out[sel] = lr if up is None else _resample(lr, u_h, u_w)
     return _restore(out, info)

@@ -122,11 +122,12 @@ def speed() -> str:
 def degrade_speed() -> str:
     path = RESULTS / "degrade_speed.csv"
     df = pd.read_csv(path)
-    cols = [c for c in ("preset", "res", "version", "faces_per_s", "threads", "batch") if c in df.columns]
-    body = [[(f"{v:,.0f}" if c == "faces_per_s" else v) for c, v in zip(cols, row)] for row in df[cols].itertuples(index=False)]
-    r = df.iloc[-1]
-    extra = ", ".join(f"{k} {r[k]}" for k in ("commit", "date", "command") if k in df.columns)
-    return _md(cols, body) + f"\nSource: `{path.relative_to(ROOT)}` ({extra}).\n"
+    body = [[r.note if isinstance(r.note, str) else "", r.preset, r.res, f"{r.faces_per_s:,.0f}", r.loadavg_start, r.commit]
+            for r in df.itertuples()]
+    return (_md(["code", "preset", "res (px)", "faces/s (1 thread)", "load average at start", "commit"], body)
+            + f"\nSource: `{path.relative_to(ROOT)}`; command: `python benchmarks/degrade_speed.py` (batch of "
+              f"{int(df['batch'].iloc[-1])} faces, best of the rounds; `unknown` commit: the original code run from "
+              "a `git archive` copy, as the note says).\n")
 
 
 TABLES: Dict[str, Callable[[], str]] = {

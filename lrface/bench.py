@@ -167,6 +167,17 @@ class EmbedFn:
         return np.stack(found).astype(np.float32, copy=False)
 
 
+@dataclass
+class SplitEmbedFn:
+    """``embed_fn`` that embeds HR faces (``res=None``) with one model and LR faces with another."""
+
+    hr: EmbedFn
+    lr: EmbedFn
+
+    def __call__(self, faces: np.ndarray, res: Optional[int]) -> np.ndarray:
+        return (self.hr if res is None else self.lr)(faces, res)
+
+
 def run(
     dataset: str,
     res_list: Sequence[Optional[int]],
@@ -181,9 +192,17 @@ def run(
     cache_dir: Optional[Path] = None,
     protocol_kwargs: Optional[Dict[str, Any]] = None,
     trust: bool = False,
+    hr_model: Optional[str] = None,
     progress: Callable[[str], None] = lambda s: None,
 ) -> List[Dict[str, Any]]:
-    """Evaluate every (model, res) on ``dataset``; returns one row per pair (see module doc)."""
+    """Evaluate every (model, res) on ``dataset``; returns one row per pair (see module doc).
+
+    ``hr_model``: in ``hr-lr`` mode, embed the HR side with this model instead (e.g. the
+    teacher, or a shipped HR model), as a gallery of ID photos matched against LR probes is.
+    Both models must embed into the same space (a student distilled from that teacher).
+    """
+    if hr_model is not None and mode != "hr-lr":
+        raise ValueError("--hr-model applies to --mode hr-lr only")
     from lrface.eval.protocols import get_protocol
     from lrface.eval.protocols.faces import face_cache
 
@@ -201,7 +220,13 @@ def run(
             if key not in loaded:
                 loaded[key] = default_bench_model(res, device) if spec is None else load_bench_model(spec, device, trust)
             bm = loaded[key]
-            fn = EmbedFn(bm, cache, batch_size, recipe=degrade_preset)
+            fn: Any = EmbedFn(bm, cache, batch_size, recipe=degrade_preset)
+            hr_fn = None
+            if hr_model is not None:
+                if hr_model not in loaded:
+                    loaded[hr_model] = load_bench_model(hr_model, device, trust)
+                hr_fn = EmbedFn(loaded[hr_model], cache, batch_size, recipe=degrade_preset)
+                fn = SplitEmbedFn(hr=hr_fn, lr=fn)
             progress(f"{dataset} res={res} model={bm.label}")
             t0 = time.perf_counter()
             with face_cache(cache_dir / "faces" if cache_dir else None):
@@ -210,10 +235,12 @@ def run(
                 else:
                     out = proto.evaluate(fn, res=res, mode=mode)
             wall = time.perf_counter() - t0
+            lr_fn = fn.lr if hr_fn is not None else fn
             out.update(
                 model=bm.label, sha256=bm.sha256, role=bm.model.cfg.role,
-                images_per_s=(fn.images / fn.seconds) if fn.seconds > 0 else None,
-                embedded=fn.images, seconds=round(wall, 3), device=str(device), cache_hits=cache.hits,
+                hr_model=loaded[hr_model].label if hr_model is not None else None,
+                images_per_s=(lr_fn.images / lr_fn.seconds) if lr_fn.seconds > 0 else None,
+                embedded=lr_fn.images + (hr_fn.images if hr_fn is not None else 0), seconds=round(wall, 3), device=str(device), cache_hits=cache.hits,
                 **prov,
             )
             rows.append(out)
@@ -222,7 +249,7 @@ def run(
 
 # --------------------------------------------------------------------------- reporting
 
-_TABLE_KEYS = ["dataset", "mode", "res", "model", "accuracy", "accuracy_std", "tar_at_far_1e-3", "auc",
+_TABLE_KEYS = ["dataset", "mode", "res", "model", "hr_model", "accuracy", "accuracy_std", "tar_at_far_1e-3", "auc",
                "rank1", "rank5", "rank1_d1", "rank1_d2", "rank1_d3", "dir_at_far_1e-2", "images_per_s", "seconds"]
 
 

@@ -120,3 +120,21 @@ def test_calibrate_stores_threshold_used_by_verify(lfw_like, weights, tmp_path, 
     assert load_model(model).weights.threshold == pytest.approx(rows[0]["threshold"], abs=1e-6)
     assert bench_main(["--dataset", "lfw", "--res", "16", "12", "--root", str(lfw_like), "--out", str(tmp_path / "o"),
                        "--no-cache", "--model", str(model), "--calibrate"]) == 2
+
+
+def test_hr_model_embeds_the_hr_side(lfw_like, weights, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("LRFACE_WEIGHTS", str(weights))
+    base = ["--dataset", "lfw", "--res", "16", "--root", str(lfw_like), "--mode", "hr-lr", "--no-cache",
+            "--model", "lrstudent16"]
+    assert bench_main(base + ["--out", str(tmp_path / "a")]) == 0
+    assert bench_main(base + ["--hr-model", "lrstudent16", "--out", str(tmp_path / "b")]) == 0
+    a = json.loads((tmp_path / "a" / "results.json").read_text())[0]
+    b = json.loads((tmp_path / "b" / "results.json").read_text())[0]
+    assert a["accuracy"] == b["accuracy"] and b["hr_model"] == "lrstudent16"  # same model: same result
+    assert bench_main(base + ["--hr-model", "mobilefacenet_y1", "--out", str(tmp_path / "c")]) == 0
+    c = json.loads((tmp_path / "c" / "results.json").read_text())[0]
+    assert c["hr_model"] == "mobilefacenet_y1" and c["auc"] != a["auc"]
+    lr_lr = ["--dataset", "lfw", "--res", "16", "--root", str(lfw_like), "--mode", "lr-lr", "--no-cache",
+             "--model", "lrstudent16", "--hr-model", "lrstudent16", "--out", str(tmp_path / "d")]
+    assert bench_main(lr_lr) == 2
+    assert "applies to --mode hr-lr only" in capsys.readouterr().err

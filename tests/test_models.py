@@ -1,11 +1,11 @@
 """Model tests generated from the registry: every registered model gets the same checks.
 
-Teachers added later to ``lrface.models`` are covered automatically; the two big IResNets
-run only the forward-shape check unless ``-m slow`` is selected.
+Teachers added later to ``lrface.models`` are covered automatically. The checks of the big
+IResNets (50/100) are marked ``slow``: the full suite (CI) runs them, and the documented fast
+mode (``pytest --fast`` or ``LRFACE_FAST=1``, see ``tests/conftest.py``) deselects them.
 """
 from __future__ import annotations
 
-import io
 import re
 
 import pytest

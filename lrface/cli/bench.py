@@ -30,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", nargs="+", default=[],
                    help="model names or .pt paths (teacher:X = HR model on upsampled LR); default: the shipped student per res")
     p.add_argument("--mode", choices=MODES, default="lr-lr", help="pair protocols: which side is LR (default lr-lr)")
+    p.add_argument("--hr-model", help="hr-lr: embed the HR side with this model (e.g. the teacher a student was "
+                                      "distilled from) instead of the model under test")
     p.add_argument("--root", help="dataset folder (default: $LRFACE_DATA/<dataset> or ../shared/data/<dataset>)")
     p.add_argument("--degrade", default="area", choices=list_presets(), help="degradation preset (default area)")
     p.add_argument("--flip", action="store_true", help="flip-TTA: add the mirrored face's embedding")
@@ -71,6 +73,7 @@ def _main(argv: Optional[Sequence[str]]) -> int:
         args.dataset, res_list, args.model, mode=mode, root=args.root, degrade_preset=args.degrade,
         flip=args.flip, device=args.device, batch_size=args.batch_size,
         cache_dir=None if args.no_cache else Path(args.cache), protocol_kwargs=kwargs, trust=args.trust,
+        hr_model=args.hr_model,
         progress=lambda s: print(f"... {s}", file=sys.stderr, flush=True),
     )
     for r in rows:

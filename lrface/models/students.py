@@ -244,8 +244,10 @@ def _student_factory(size: int):
         embedding_size: int = 128,
         act: str = "prelu",
         dropout: float = 0.0,
-        spec: Optional[StudentSpec] = None,
+        spec: Optional[Union[StudentSpec, Dict[str, Any]]] = None,
     ) -> CompactFaceNet:
+        if isinstance(spec, dict):  # from a YAML config or a manifest's arch_kwargs
+            spec = StudentSpec(**{**spec, "stages": tuple(tuple(int(v) for v in st) for st in spec["stages"])})
         cfg = ModelCfg(input_size=(size, size), embedding_size=embedding_size, role="student")
         return CompactFaceNet(spec or STUDENT_SPECS[size], cfg, act=act, dropout=dropout)
 

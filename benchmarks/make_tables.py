@@ -130,12 +130,25 @@ def degrade_speed() -> str:
               "a `git archive` copy, as the note says).\n")
 
 
+def prepare() -> str:
+    files = sorted(RESULTS.glob("prepare_*.json"))
+    if not files:
+        raise FileNotFoundError("no benchmarks/results/prepare_*.json: run benchmarks/prepare_check.py")
+    rs = [json.loads(f.read_text()) for f in files]
+    body = [[f"`{r['src']}`" + (f" (first {r['limit']})" if r.get("limit") else ""), r["rows"], r["ok"], r["no_face"],
+             r["unreadable"], f"{r['ok_outputs_opened_112x112']} / {r['ok']}", f"{r['images_per_second']:.1f}",
+             r["commit"] + (" (dirty)" if r.get("dirty") else ""), f"`{r['command']}`"] for r in rs]
+    return _md(["source", "images", "ok", "no_face", "unreadable", "ok rows whose DST/output opens as 112x112",
+                "images/s", "commit", "command"], body)
+
+
 TABLES: Dict[str, Callable[[], str]] = {
     "lfw_teacher": lfw_teacher,
     "lfw_naive": lfw_naive,
     "embed_vs_bench": embed_vs_bench,
     "speed": speed,
     "degrade_speed": degrade_speed,
+    "prepare": prepare,
 }
 
 

@@ -120,3 +120,28 @@ def test_torchrun_two_processes(tmp_path):
     r = subprocess.run(cmd, env=_env(tmp_path), capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     assert (out / "student.pt").is_file() and lrface.load_model(out / "student.pt").input_size == (16, 16)
+
+
+def test_teacher_cache_equals_the_live_teacher(tmp_path):
+    import numpy as np
+
+    from lrface.data.packed import PackedFaces
+    from lrface.data.synthetic import SyntheticFaces
+    from lrface.distill.cache import TeacherCache
+    from lrface.distill.loop import live_teacher
+    from lrface.models import create_model
+    from lrface.models.inputs import inference_copy
+
+    faces, labels = SyntheticFaces(num_identities=3, images_per_identity=3).arrays()
+    pack = PackedFaces.from_arrays(faces, labels, ["a", "b", "c"])
+    torch.manual_seed(0)
+    teacher = create_model("assistant").eval()
+    cache = TeacherCache.build(teacher, "sha-test", pack, tmp_path, taps={"stage2": 2}, batch_size=4, progress=False)
+    idx, flip = np.array([0, 4, 8]), np.array([0, 1, 0])
+    hr = faces[idx].copy()
+    hr[1] = hr[1][:, ::-1]
+    emb, taps = live_teacher(inference_copy(teacher), hr, {"stage2": 2}, "cpu")
+    torch.testing.assert_close(cache.embeddings(idx, flip), emb, atol=1e-4, rtol=0)
+    torch.testing.assert_close(cache.tap("stage2", idx, flip), taps["stage2"], atol=1e-2, rtol=1e-2)
+    again = TeacherCache.build(teacher, "sha-test", pack, tmp_path, taps={"stage2": 2}, progress=False)
+    assert again.info == cache.info  # second build is a cache hit

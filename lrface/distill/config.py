@@ -108,6 +108,7 @@ class DistillConfig:
     log_every: int = 20
     checkpoint_every: int = 200  # steps between resumable checkpoints (and at every epoch end)
     threads: Optional[int] = None  # torch threads (default: torch's choice)
+    live_teacher: bool = False  # run the teacher on every batch instead of the cache (to measure the cache)
     device: str = "cpu"
 
     @property

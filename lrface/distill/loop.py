@@ -21,7 +21,7 @@ from lrface.distill.trainer import (MetricsLog, TrainingDiverged, build_data, ca
                                     lr_at, make_batch, make_optimizer, overlap_guard, save_atomic)
 from lrface.distill.validate import val_pairs, validate
 from lrface.models.base import create_model
-from lrface.models.inputs import model_input
+from lrface.models.inputs import inference_copy, model_input
 from lrface.models.weights import sha256_file, write_manifest_entry
 from lrface.provenance import provenance
 
@@ -96,6 +96,7 @@ def train_distill(cfg: DistillConfig, out: Path, progress: bool = True) -> Path:
 
         runner = DDP(step_mod, find_unused_parameters=True)
 
+    teacher_fast = inference_copy(teacher).to(device) if cfg.live_teacher else None
     spe = len(train) // cfg.optim.batch_size
     total_steps = spe * cfg.optim.epochs
     metrics = MetricsLog(out / "metrics.csv")
@@ -118,10 +119,14 @@ def train_distill(cfg: DistillConfig, out: Path, progress: bool = True) -> Path:
     from tqdm import tqdm
 
     bar = tqdm(total=total_steps, initial=step, desc=f"distill {cfg.name}", unit="step", disable=not (progress and main))
-    t_win, n_win = time.perf_counter(), 0
+    busy, n_win = 0.0, 0  # samples/s counts training steps only, not validation or checkpoints
+    plan_epoch, plan = -1, None
     while step < total_steps:
+        t_step = time.perf_counter()
         epoch, k = divmod(step, spe)
-        order, flips, preset_id = epoch_plan(cfg, train, epoch, len(pack.images))
+        if epoch != plan_epoch:
+            plan_epoch, plan = epoch, epoch_plan(cfg, train, epoch, len(pack.images))
+        order, flips, preset_id = plan
         batch = order[k * cfg.optim.batch_size:(k + 1) * cfg.optim.batch_size]
         mine = np.sort(batch)[rank::world]
         hr, lr = make_batch(cfg, pack, mine, flips, preset_id, epoch)
@@ -129,8 +134,11 @@ def train_distill(cfg: DistillConfig, out: Path, progress: bool = True) -> Path:
         torch.manual_seed(hash((cfg.seed, epoch, k)) & 0x7FFFFFFF)
         x_lr = model_input(lr, student).to(device)
         x_hr = model_input(hr, assistant).to(device) if assistant is not None else None
-        t_emb = cache.embeddings(idx, flips[idx]).to(device)
-        t_taps = {n: cache.tap(n, idx, flips[idx]).to(device) for n in (cfg.teacher_taps or {})}
+        if cfg.live_teacher:  # the cost the cache saves: the teacher on every batch
+            t_emb, t_taps = live_teacher(teacher_fast, hr, cfg.teacher_taps, device)
+        else:
+            t_emb = cache.embeddings(idx, flips[idx]).to(device)
+            t_taps = {n: cache.tap(n, idx, flips[idx]).to(device) for n in (cfg.teacher_taps or {})}
         raw = pack.labels[idx]
         labels = torch.from_numpy(np.where(raw >= 0, remap[np.maximum(raw, 0)], -1)).to(device)
         index = torch.from_numpy(idx).to(device)
@@ -149,16 +157,16 @@ def train_distill(cfg: DistillConfig, out: Path, progress: bool = True) -> Path:
             torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip)
         opt.step()
         step += 1
+        busy += time.perf_counter() - t_step
         n_win += len(idx) * world
         bar.update(1)
         bar.set_postfix(loss=f"{total.item():.4f}")
         if main and (step % cfg.log_every == 0 or step == total_steps):
-            now = time.perf_counter()
             row: Dict[str, Any] = {"step": step, "epoch": round(step / spe, 3), "lr": opt.param_groups[0]["lr"],
-                                   "samples_per_s": round(n_win / max(now - t_win, 1e-9), 1)}
+                                   "samples_per_s": round(n_win / max(busy, 1e-9), 1)}
             row.update({n: round(float(v), 6) for n, v in terms.items()})
             metrics.add(row)
-            t_win, n_win = now, 0
+            busy, n_win = 0.0, 0
         end_of_epoch = step % spe == 0
         if main and end_of_epoch and pairs is not None:
             v = validate(student, val, cache, cfg.res, pairs)
@@ -175,6 +183,18 @@ def train_distill(cfg: DistillConfig, out: Path, progress: bool = True) -> Path:
     if not main:
         return out / "student.pt"
     return _export(cfg, out, student, assistant, teacher_sha, report, metrics)
+
+
+@torch.inference_mode()
+def live_teacher(teacher: torch.nn.Module, hr: np.ndarray, taps: Dict[str, int], device: str):
+    """Teacher outputs computed on the batch (what :class:`TeacherCache` stores)."""
+    x = model_input(hr, teacher, channels_last=True).to(device)
+    if not taps:
+        return teacher(x).float(), {}
+    feats = teacher.forward_features(x)
+    pooled = {n: torch.nn.functional.adaptive_avg_pool2d(feats[n].float(), size).half().float()
+              for n, size in taps.items()}
+    return feats["embedding"].float(), pooled
 
 
 def _teacher_tap_channels(teacher: torch.nn.Module, cfg: DistillConfig) -> Dict[str, int]:

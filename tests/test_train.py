@@ -145,3 +145,16 @@ def test_teacher_cache_equals_the_live_teacher(tmp_path):
     torch.testing.assert_close(cache.tap("stage2", idx, flip), taps["stage2"], atol=1e-2, rtol=1e-2)
     again = TeacherCache.build(teacher, "sha-test", pack, tmp_path, taps={"stage2": 2}, progress=False)
     assert again.info == cache.info  # second build is a cache hit
+
+
+def test_teacher_command_trains_an_hr_model(tmp_path, monkeypatch):
+    monkeypatch.setenv("LRFACE_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "t"
+    cfg = ROOT / "benchmarks" / "configs" / "teacher_smoke.yaml"
+    assert train_main(["teacher", "--config", str(cfg), "--out", str(out), "--no-progress",
+                       "--set", "optim.epochs=1"]) == 0
+    m = lrface.load_model(out / "teacher.pt")
+    assert m.input_size == (112, 112) and m.weights.meta["degradation"]["res"] is None
+    # fine-tuning starts from those weights
+    assert train_main(["teacher", "--config", str(cfg), "--out", str(tmp_path / "ft"), "--no-progress",
+                       "--set", "optim.epochs=1", "--set", f"weights={out / 'teacher.pt'}"]) == 0

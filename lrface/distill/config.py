@@ -96,7 +96,7 @@ class DistillConfig:
     name: str = "distill"
     seed: int = 0
     res: int = 16
-    teacher: ModelSpec = field(default_factory=lambda: ModelSpec(arch="mobilefacenet_y1"))
+    teacher: Optional[ModelSpec] = field(default_factory=lambda: ModelSpec(arch="mobilefacenet_y1"))
     teacher_taps: Dict[str, int] = field(default_factory=dict)  # tap -> pooled side, cached for map losses
     student: ModelSpec = field(default_factory=ModelSpec)  # default arch: lrstudent<res>
     assistant: Optional[ModelSpec] = None
@@ -108,9 +108,50 @@ class DistillConfig:
     log_every: int = 20
     checkpoint_every: int = 200  # steps between resumable checkpoints (and at every epoch end)
     threads: Optional[int] = None  # torch threads (default: torch's choice)
+    amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
     live_teacher: bool = False  # run the teacher on every batch instead of the cache (to measure the cache)
     device: str = "cpu"
 
     @property
     def student_arch(self) -> str:
         return self.student.arch or f"lrstudent{self.res}"
+
+
+@dataclass(frozen=True)
+class TeacherConfig:
+    """``lrface-train teacher``: ArcFace-style training or fine-tuning of an HR model on
+    identity folders (no teacher): a margin head on the embedding, warm-up + cosine schedule,
+    bf16 autocast on CUDA. It runs through the same loop as distillation (resume, metrics,
+    validation on held-out identities, manifest entry), with ``DIR/teacher.pt`` as product.
+    """
+
+    name: str = "teacher"
+    seed: int = 0
+    arch: str = "iresnet50"
+    weights: Optional[str] = None  # start from these weights (fine-tuning); None: random init
+    arch_kwargs: Dict[str, Any] = field(default_factory=dict)
+    head: Dict[str, Any] = field(default_factory=lambda: {"arcface": {"s": 64.0, "m2": 0.5}})
+    data: DataCfg = field(default_factory=DataCfg)
+    optim: OptimCfg = field(default_factory=lambda: OptimCfg(lr=0.1, epochs=20, batch_size=128, warmup_epochs=1.0))
+    amp: bool = True
+    log_every: int = 20
+    checkpoint_every: int = 200
+    threads: Optional[int] = None
+    device: str = "cpu"
+
+    def to_distill(self) -> DistillConfig:
+        """The equivalent loop configuration: the model as 'student' at its input size, the
+        margin head as the only loss, no teacher."""
+        if len(self.head) != 1:
+            raise ValueError(f"head: give exactly one margin head (e.g. arcface), got {list(self.head)}")
+        (head, opts), = self.head.items()
+        from lrface.models.base import create_model
+
+        side = create_model(self.arch, **self.arch_kwargs).input_size[0]
+        return DistillConfig(
+            name=self.name, seed=self.seed, res=side, teacher=None,
+            student=ModelSpec(arch=self.arch, weights=self.weights, kwargs=dict(self.arch_kwargs)),
+            losses={head: {"weight": 1.0, **dict(opts or {})}}, assistant_losses={}, data=self.data,
+            degrade=DegradeCfg(presets=("area",)), optim=self.optim, log_every=self.log_every,
+            checkpoint_every=self.checkpoint_every, threads=self.threads, device=self.device, amp=self.amp,
+        )

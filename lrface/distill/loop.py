@@ -47,8 +47,9 @@ def _barrier(world: int, when: bool) -> None:
         dist.barrier()
 
 
-def train_distill(cfg: DistillConfig, out: Path, progress: bool = True) -> Path:
-    """Train (or resume) the run in ``out``; returns the path of ``student.pt``."""
+def train_distill(cfg: DistillConfig, out: Path, progress: bool = True, product: str = "student") -> Path:
+    """Train (or resume) the run in ``out``; returns the path of ``<product>.pt``
+    (``student.pt`` for distillation, ``teacher.pt`` for ``lrface-train teacher``)."""
     rank, world = _dist()
     main = rank == 0
     device = cfg.device
@@ -63,9 +64,11 @@ def train_distill(cfg: DistillConfig, out: Path, progress: bool = True) -> Path:
     # find them complete on disk.
     _barrier(world, when=not main)
     pack = build_data(cfg)
-    teacher, teacher_sha = load_teacher(cfg, device)
-    cache = TeacherCache.build(teacher, teacher_sha, pack, cache_dir(cfg), taps=cfg.teacher_taps or None,
-                               progress=progress and main)
+    teacher, teacher_sha, cache = None, "none", None
+    if cfg.teacher is not None:
+        teacher, teacher_sha = load_teacher(cfg, device)
+        cache = TeacherCache.build(teacher, teacher_sha, pack, cache_dir(cfg), taps=cfg.teacher_taps or None,
+                                   progress=progress and main)
     data, report = overlap_guard(cfg, pack, cache, teacher, teacher_sha, out if main else None)
     _barrier(world, when=main)
     train, val = data.split_identities(cfg.data.val_fraction, seed=cfg.seed)
@@ -74,16 +77,19 @@ def train_distill(cfg: DistillConfig, out: Path, progress: bool = True) -> Path:
     pairs = val_pairs(val, cfg.data.val_pairs, seed=cfg.seed) if len(val) else None
 
     torch.manual_seed(cfg.seed)
-    student = create_model(cfg.student_arch, **cfg.student.kwargs).to(device)
+    student = _init_student(cfg, device)
     assistant = create_model(cfg.assistant.arch, **cfg.assistant.kwargs).to(device) if cfg.assistant else None
     lab = train.identity_of()
-    ids, cent = centroids(np.asarray(cache.emb[train.indices]), lab)
+    if cache is not None:
+        ids, cent = centroids(np.asarray(cache.emb[train.indices]), lab)
+    else:  # identity training (lrface-train teacher): no teacher, no centroids
+        ids, cent = np.unique(lab[lab >= 0]), None
     # Re-label the kept identities 0..K-1 so identity heads and centroids share one index.
     remap = np.full(max(len(pack.identities), 1), -1, np.int64)
     remap[ids] = np.arange(len(ids))
-    teacher_taps = {k: c for k, c in _teacher_tap_channels(teacher, cfg).items()}
-    ctx = loss_context(student, teacher.embedding_size, teacher_taps, assistant, len(pack.images), len(ids),
-                       torch.from_numpy(cent).float())
+    teacher_taps = _teacher_tap_channels(teacher, cfg) if teacher is not None else {}
+    ctx = loss_context(student, teacher.embedding_size if teacher is not None else None, teacher_taps, assistant,
+                       len(pack.images), len(ids), torch.from_numpy(cent).float() if cent is not None else None)
     s_losses = build_losses(cfg.losses, ctx)
     a_losses = build_losses(cfg.assistant_losses, ctx.for_assistant()) if assistant is not None else None
     taps = needs_taps(cfg.losses) or needs_taps(cfg.assistant_losses)
@@ -134,7 +140,9 @@ def train_distill(cfg: DistillConfig, out: Path, progress: bool = True) -> Path:
         torch.manual_seed(hash((cfg.seed, epoch, k)) & 0x7FFFFFFF)
         x_lr = model_input(lr, student).to(device)
         x_hr = model_input(hr, assistant).to(device) if assistant is not None else None
-        if cfg.live_teacher:  # the cost the cache saves: the teacher on every batch
+        if cache is None:  # no teacher: identity losses only
+            t_emb, t_taps = torch.zeros(len(idx), 0, device=device), {}
+        elif cfg.live_teacher:  # the cost the cache saves: the teacher on every batch
             t_emb, t_taps = live_teacher(teacher_fast, hr, cfg.teacher_taps, device)
         else:
             t_emb = cache.embeddings(idx, flips[idx]).to(device)
@@ -145,7 +153,8 @@ def train_distill(cfg: DistillConfig, out: Path, progress: bool = True) -> Path:
         for g in opt.param_groups:
             g["lr"] = lr_at(cfg, step, total_steps, spe)
         step_mod.train()
-        total, terms = runner(x_lr, x_hr, teacher_stream(t_emb, t_taps), labels, index)
+        with _autocast(cfg, device):
+            total, terms = runner(x_lr, x_hr, teacher_stream(t_emb, t_taps), labels, index)
         if not torch.isfinite(total):
             raise TrainingDiverged(
                 f"loss is {total.item()} at step {step} (epoch {epoch}); terms: "
@@ -181,8 +190,30 @@ def train_distill(cfg: DistillConfig, out: Path, progress: bool = True) -> Path:
 
         dist.barrier()
     if not main:
-        return out / "student.pt"
-    return _export(cfg, out, student, assistant, teacher_sha, report, metrics)
+        return out / f"{product}.pt"
+    return _export(cfg, out, student, assistant, teacher_sha, report, metrics, product)
+
+
+def _init_student(cfg: DistillConfig, device: str) -> torch.nn.Module:
+    """The student, randomly initialised or started from ``student.weights`` (fine-tuning)."""
+    if cfg.student.weights:
+        from lrface.models.weights import load_model
+
+        model = load_model(cfg.student.weights, device=device)
+        if cfg.student.arch and model.weights.arch != cfg.student.arch:
+            raise ValueError(f"student.weights {cfg.student.weights} hold a {model.weights.arch}, "
+                             f"not the configured {cfg.student.arch}")
+        return model.train()
+    return create_model(cfg.student_arch, **cfg.student.kwargs).to(device)
+
+
+def _autocast(cfg: DistillConfig, device: str):
+    """bf16 autocast on CUDA when ``amp`` is on; a no-op context on CPU."""
+    import contextlib
+
+    if cfg.amp and str(device).startswith("cuda"):
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 @torch.inference_mode()
@@ -209,17 +240,18 @@ def _teacher_tap_channels(teacher: torch.nn.Module, cfg: DistillConfig) -> Dict[
     return {n: have[n] for n in cfg.teacher_taps}
 
 
-def _export(cfg: DistillConfig, out: Path, student, assistant, teacher_sha: str, report, metrics) -> Path:
+def _export(cfg: DistillConfig, out: Path, student, assistant, teacher_sha: str, report, metrics,
+            product: str = "student") -> Path:
     """``student.pt`` (+ ``assistant.pt``) as plain state dicts with manifest entries."""
     prov = provenance()
     last_val = next((r for r in reversed(metrics.rows) if r.get("val_auc") not in (None, "")), {})
-    products = [("student", student)] + ([("assistant", assistant)] if assistant is not None else [])
+    products = [(product, student)] + ([("assistant", assistant)] if assistant is not None else [])
     for role, model in products:
         path = out / f"{role}.pt"
         model.eval()
         save_atomic({k: v.detach().cpu() for k, v in model.state_dict().items()}, path)
-        meta = {"file": path.name, "arch": cfg.student_arch if role == "student" else cfg.assistant.arch,
-                "arch_kwargs": dict((cfg.student if role == "student" else cfg.assistant).kwargs),
+        spec = cfg.assistant if role == "assistant" else cfg.student
+        meta = {"file": path.name, "arch": spec.arch or cfg.student_arch, "arch_kwargs": dict(spec.kwargs),
                 **model.cfg.as_dict(), "sha256": sha256_file(path),
                 "degradation": {"preset": "area", "res": cfg.res if role == "student" else None,
                                 "trained_with": list(cfg.degrade.presets)},
@@ -229,5 +261,5 @@ def _export(cfg: DistillConfig, out: Path, student, assistant, teacher_sha: str,
                                "overlap_guard": report.summary() if report is not None else "disabled"},
                 "metrics": {k: float(v) for k, v in last_val.items() if k.startswith("val_")}}
         write_manifest_entry(out, f"{cfg.name}-{role}", meta)
-    (out / "done.json").write_text(json.dumps({"student": str(out / "student.pt")}, indent=2))
-    return out / "student.pt"
+    (out / "done.json").write_text(json.dumps({product: str(out / f"{product}.pt")}, indent=2))
+    return out / f"{product}.pt"

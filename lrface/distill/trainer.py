@@ -82,7 +82,8 @@ def load_teacher(cfg: DistillConfig, device: str) -> Tuple[FaceModel, str]:
     return t.eval(), sha
 
 
-def overlap_guard(cfg: DistillConfig, pack: PackedFaces, cache: TeacherCache, teacher: FaceModel, teacher_sha: str,
+def overlap_guard(cfg: DistillConfig, pack: PackedFaces, cache: Optional[TeacherCache], teacher: Optional[FaceModel],
+                  teacher_sha: str,
                   out: Optional[Path]) -> Tuple[PackedFaces, Optional[OverlapReport]]:
     """Drop training identities that the evaluation set tests (see :mod:`lrface.distill.overlap`)."""
     ex = cfg.data.exclude
@@ -95,13 +96,21 @@ def overlap_guard(cfg: DistillConfig, pack: PackedFaces, cache: TeacherCache, te
     from lrface.eval.protocols.lfw import image_dir
 
     root = image_dir(resolve_root(ex.root, "lfw"))
-    eval_pack = pack_folders([RootSpec(str(root), name="lfw")], cache_dir(cfg))
-    eval_cache = TeacherCache.build(teacher, teacher_sha, eval_pack, cache_dir(cfg))
-    e_ids, e_c = centroids(np.asarray(eval_cache.emb), eval_pack.labels)
     lab = pack.labels
-    t_ids, t_c = centroids(np.asarray(cache.emb), lab)
+    if cache is None or teacher is None:  # no teacher (identity training): names only
+        eval_names = sorted(p.name for p in root.iterdir() if p.is_dir())
+        t_ids = np.unique(lab[lab >= 0])
+        t_c, e_c, e_ids = np.zeros((len(t_ids), 1)), np.zeros((0, 1)), np.zeros(0, np.int64)
+        eval_identities = eval_names
+        log.warning("no teacher: the overlap guard matches names only (anonymous identities are not checked)")
+    else:
+        eval_pack = pack_folders([RootSpec(str(root), name="lfw")], cache_dir(cfg))
+        eval_cache = TeacherCache.build(teacher, teacher_sha, eval_pack, cache_dir(cfg))
+        e_ids, e_c = centroids(np.asarray(eval_cache.emb), eval_pack.labels)
+        t_ids, t_c = centroids(np.asarray(cache.emb), lab)
+        eval_identities = [eval_pack.identities[i] for i in e_ids]
     names = [pack.identities[i] for i in t_ids]
-    excluded, report = find_overlap(names, t_c, [eval_pack.identities[i] for i in e_ids], e_c, ex.centroid_threshold,
+    excluded, report = find_overlap(names, t_c, eval_identities, e_c, ex.centroid_threshold,
                                     by_name=ex.by_name, dataset=ex.dataset)
     bad = t_ids[excluded]
     drop = np.isin(lab[pack.indices], bad)
@@ -141,6 +150,8 @@ def make_batch(cfg: DistillConfig, pack: PackedFaces, idx: np.ndarray, flips: np
     f = flips[idx]
     if f.any():
         hr[f] = hr[f][:, :, ::-1]
+    if cfg.res >= hr.shape[1]:  # an HR model (lrface-train teacher): no LR version
+        return hr, hr
     lr = np.empty((len(idx), cfg.res, cfg.res, 3), np.uint8)
     for k, name in enumerate(cfg.degrade.presets):
         g = preset_id[idx] == k

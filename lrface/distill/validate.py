@@ -9,7 +9,7 @@ between student and teacher embeddings of the same face.
 """
 from __future__ import annotations
 
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 import torch
@@ -51,24 +51,27 @@ def _scores(ea: np.ndarray, eb: np.ndarray) -> np.ndarray:
 
 
 @torch.no_grad()
-def validate(student: FaceModel, view: PackedFaces, cache: TeacherCache, res: int, pairs: Tuple[np.ndarray, ...],
+def validate(student: FaceModel, view: PackedFaces, cache: Optional[TeacherCache], res: int, pairs: Tuple[np.ndarray, ...],
              batch_size: int = 256) -> Dict[str, float]:
-    """Validation metrics (fractions): ``val_auc``, ``val_acc``, ``val_hr_auc``, ``val_hr_acc``, ``val_cos``."""
+    """Validation metrics (fractions): ``val_auc``, ``val_acc`` and, with a teacher cache,
+    ``val_hr_auc``, ``val_hr_acc`` (teacher on the HR side), ``val_cos`` (student-teacher cosine)."""
     a, b, same = pairs
     used = np.unique(np.r_[a, b])
     pack_idx = view.indices[used]
     hr, _ = view.batch(pack_idx)
-    lr = degrade(hr, res, "area")
+    lr = degrade(hr, res, "area") if res < hr.shape[1] else hr
     was = student.training
     student.eval()
     e = run_batches(student, lr, batch_size) + run_batches(student, np.ascontiguousarray(lr[:, :, ::-1]), batch_size)
     student.train(was)
-    t = np.asarray(cache.emb[pack_idx]).sum(axis=1)  # teacher flip-sum at HR
     pos = {int(u): k for k, u in enumerate(used)}
     ia, ib = np.array([pos[int(x)] for x in a]), np.array([pos[int(x)] for x in b])
-    s_lr = _scores(e[ia], e[ib])
-    s_hr = _scores(t[ia], e[ib])
-    cos = F.cosine_similarity(torch.from_numpy(e), torch.from_numpy(t.astype(np.float32))).mean().item()
     lab = same.astype(int)
-    return {"val_auc": roc_auc(s_lr, lab), "val_acc": best_threshold(s_lr, lab)[1],
-            "val_hr_auc": roc_auc(s_hr, lab), "val_hr_acc": best_threshold(s_hr, lab)[1], "val_cos": cos}
+    s_lr = _scores(e[ia], e[ib])
+    out = {"val_auc": roc_auc(s_lr, lab), "val_acc": best_threshold(s_lr, lab)[1]}
+    if cache is not None:
+        t = np.asarray(cache.emb[pack_idx]).sum(axis=1)  # teacher flip-sum at HR
+        s_hr = _scores(t[ia], e[ib])
+        cos = F.cosine_similarity(torch.from_numpy(e), torch.from_numpy(t.astype(np.float32))).mean().item()
+        out.update(val_hr_auc=roc_auc(s_hr, lab), val_hr_acc=best_threshold(s_hr, lab)[1], val_cos=cos)
+    return out

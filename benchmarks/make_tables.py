@@ -142,6 +142,49 @@ def prepare() -> str:
                 "images/s", "commit", "command"], body)
 
 
+def method_table_16() -> str:
+    return _method_table(RESULTS / "method_table_methods16.json")
+
+
+def _method_table(path: Path) -> str:
+    rows = _rows(path)
+    res = rows[0]["res"]
+    body = []
+    for r in rows:
+        body.append([r["method"], _pct(r["lr_lr_accuracy"], r["lr_lr_accuracy_std"]),
+                     _pct(r["hr_lr_accuracy"], r["hr_lr_accuracy_std"]), _pct(r.get("lr_lr_tar_at_far_1e-3")),
+                     _pct(r.get("val_auc")), f"{r['train_seconds']:.0f}", r.get("samples_per_s", ""), r["machine"]])
+    naive = RESULTS / "lfw_naive_lr-lr" / "results.json"
+    naive_hr = RESULTS / "lfw_naive_hr-lr" / "results.json"
+    if naive.is_file():
+        a = {x["res"]: x for x in _rows(naive)}.get(res)
+        b = {x["res"]: x for x in _rows(naive_hr)}.get(res, {}) if naive_hr.is_file() else {}
+        if a:
+            body.append(["naive baseline (y1 teacher on upsampled LR)", _pct(a["accuracy"], a["accuracy_std"]),
+                         _pct(b.get("accuracy"), b.get("accuracy_std")), _pct(a.get("tar_at_far_1e-3")), "", "", "",
+                         ""])
+    r0 = rows[0]
+    head = ["method", f"LFW lr-lr {res} px (%)", "LFW hr-lr, teacher at 112 (%)", "lr-lr TAR@FAR=1e-3 (%)",
+            "validation AUC (selection, %)", "train wall time (s)", "samples/s", "machine"]
+    cmds = sorted({x.get("command", "") for x in rows})
+    return (_md(head, body) + f"\nStudent `{r0['student']}`, {r0['epochs']} epochs each, same data, seed and budget. "
+            f"Source: `{path.relative_to(ROOT)}` (commits {', '.join(sorted({x['commit'] for x in rows}))}); "
+            f"command: {'; '.join(f'`{c}`' for c in cmds)}\n")
+
+
+def train_speed() -> str:
+    path = RESULTS / "train_speed_16.json"
+    rows = _rows(path)
+    body = [[r["teacher"], r["student"], r["batch_size"], f"{r['samples_per_s']:,.0f}", f"{r['epoch_seconds']:,.0f}",
+             r["train_faces"]] for r in rows]
+    r = rows[0]
+    return (_md(["teacher outputs", "student", "batch", "training samples/s", "wall time per epoch (s)",
+                 "faces per epoch"], body)
+            + f"\nThe cache makes a step {r['speedup_from_cache']}x faster; building it once took "
+              f"{r['cache_build_seconds']:.0f} s ({r['cache_build_forwards_per_s']:.0f} teacher forwards/s, "
+              f"{r['pack_faces']} faces x 2 views)." + _source(path, rows))
+
+
 TABLES: Dict[str, Callable[[], str]] = {
     "lfw_teacher": lfw_teacher,
     "lfw_naive": lfw_naive,
@@ -149,6 +192,8 @@ TABLES: Dict[str, Callable[[], str]] = {
     "speed": speed,
     "degrade_speed": degrade_speed,
     "prepare": prepare,
+    "method_table_16": method_table_16,
+    "train_speed": train_speed,
 }
 
 

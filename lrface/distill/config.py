@@ -109,6 +109,7 @@ class DistillConfig:
     checkpoint_every: int = 200  # steps between resumable checkpoints (and at every epoch end)
     threads: Optional[int] = None  # torch threads (default: torch's choice)
     amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
+    max_steps: Optional[int] = None  # stop after this many steps (speed measurements)
     live_teacher: bool = False  # run the teacher on every batch instead of the cache (to measure the cache)
     device: str = "cpu"
 

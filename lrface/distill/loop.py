@@ -105,6 +105,8 @@ def train_distill(cfg: DistillConfig, out: Path, progress: bool = True, product:
     teacher_fast = inference_copy(teacher).to(device) if cfg.live_teacher else None
     spe = len(train) // cfg.optim.batch_size
     total_steps = spe * cfg.optim.epochs
+    if cfg.max_steps is not None:  # benchmarking: stop early (the schedule still spans all epochs)
+        total_steps = min(total_steps, int(cfg.max_steps))
     metrics = MetricsLog(out / "metrics.csv")
     step = 0
     ckpt = out / "last.pt"
@@ -121,6 +123,10 @@ def train_distill(cfg: DistillConfig, out: Path, progress: bool = True, product:
     if main:
         log.info("training on %d faces (%d identities), validating on %d; %d steps of %d", len(train), len(ids),
                  len(val), total_steps, cfg.optim.batch_size)
+        (out / "run.json").write_text(json.dumps({
+            "train_faces": len(train), "train_identities": int(len(ids)), "val_faces": len(val),
+            "val_pairs": 0 if pairs is None else int(len(pairs[0])), "steps_per_epoch": spe,
+            "total_steps": total_steps, "world_size": world}, indent=2))
 
     from tqdm import tqdm
 
@@ -151,7 +157,7 @@ def train_distill(cfg: DistillConfig, out: Path, progress: bool = True, product:
         labels = torch.from_numpy(np.where(raw >= 0, remap[np.maximum(raw, 0)], -1)).to(device)
         index = torch.from_numpy(idx).to(device)
         for g in opt.param_groups:
-            g["lr"] = lr_at(cfg, step, total_steps, spe)
+            g["lr"] = lr_at(cfg, step, spe * cfg.optim.epochs, spe)
         step_mod.train()
         with _autocast(cfg, device):
             total, terms = runner(x_lr, x_hr, teacher_stream(t_emb, t_taps), labels, index)
@@ -176,7 +182,7 @@ def train_distill(cfg: DistillConfig, out: Path, progress: bool = True, product:
             row.update({n: round(float(v), 6) for n, v in terms.items()})
             metrics.add(row)
             busy, n_win = 0.0, 0
-        end_of_epoch = step % spe == 0
+        end_of_epoch = step % spe == 0 or step == total_steps
         if main and end_of_epoch and pairs is not None:
             v = validate(student, val, cache, cfg.res, pairs)
             metrics.add({"step": step, "epoch": step // spe, **{n: round(x, 6) for n, x in v.items()}})

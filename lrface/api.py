@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
@@ -65,8 +66,6 @@ def _get_model(model: ModelLike, res: Optional[int], device: Optional[str]) -> F
                     f"model; call model.to({str(device)!r}) yourself, or pass a name/path to load a copy there"
                 )
         return model
-    import os
-
     dev = str(torch.device(device or "cpu"))
     key = (str(model), res if model is None else None, dev, os.environ.get("LRFACE_WEIGHTS", ""))
     hit = _MODEL_CACHE.get(key)

@@ -146,6 +146,10 @@ def method_table_16() -> str:
     return _method_table(RESULTS / "method_table_methods16.json")
 
 
+def capacity_16() -> str:
+    return _method_table(RESULTS / "method_table_capacity16.json")
+
+
 def _method_table(path: Path) -> str:
     rows = _rows(path)
     res = rows[0]["res"]
@@ -193,6 +197,7 @@ TABLES: Dict[str, Callable[[], str]] = {
     "degrade_speed": degrade_speed,
     "prepare": prepare,
     "method_table_16": method_table_16,
+    "capacity_16": capacity_16,
     "train_speed": train_speed,
 }
 

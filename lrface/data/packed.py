@@ -118,7 +118,7 @@ class PackedFaces:
     def subset(self, keep: np.ndarray) -> "PackedFaces":
         """A view on the samples where the boolean ``keep`` (over this view) is true."""
         return PackedFaces(self.images, self.labels, self.identities, self.relpaths, self.indices[np.asarray(keep, bool)],
-                           self.key)
+                           self.key, self.content_key)
 
     def split_identities(self, fraction: float, seed: int = 0) -> Tuple["PackedFaces", "PackedFaces"]:
         """(train, validation) views with disjoint identities: a seeded ``fraction`` of the

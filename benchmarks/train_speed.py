@@ -34,7 +34,6 @@ def main(argv=None) -> int:
     from lrface.config import load_config
     from lrface.distill.config import DistillConfig
     from lrface.distill.loop import train_distill
-    from lrface.distill.trainer import cache_dir
     from lrface.provenance import provenance
 
     rows = []
@@ -51,8 +50,7 @@ def main(argv=None) -> int:
                      "steps": args.steps, "batch_size": cfg.optim.batch_size, "student": cfg.student_arch,
                      "assistant": cfg.assistant.arch if cfg.assistant else None, "res": cfg.res,
                      "train_faces": run["train_faces"], "config": args.config, **provenance()})
-    caches = sorted((cache_dir(cfg) / "teacher").glob("*/info.json"), key=lambda f: f.stat().st_mtime)
-    build = json.loads(caches[-1].read_text()) if caches else {}
+    build = json.loads((Path(args.runs) / "cached" / "run.json").read_text()).get("teacher_cache") or {}
     pack_faces = build.get("faces")
     for r in rows:
         r["cache_build_seconds"] = build.get("seconds")

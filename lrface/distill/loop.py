@@ -129,7 +129,8 @@ def train_distill(cfg: DistillConfig, out: Path, progress: bool = True, product:
         (out / "run.json").write_text(json.dumps({
             "train_faces": len(train), "train_identities": int(len(ids)), "val_faces": len(val),
             "val_pairs": 0 if pairs is None else int(len(pairs[0])), "steps_per_epoch": spe,
-            "total_steps": total_steps, "world_size": world}, indent=2))
+            "total_steps": total_steps, "world_size": world,
+            "teacher_cache": dict(cache.info) if cache is not None else None}, indent=2))
 
     from tqdm import tqdm
 

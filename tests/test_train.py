@@ -158,3 +158,11 @@ def test_teacher_command_trains_an_hr_model(tmp_path, monkeypatch):
     # fine-tuning starts from those weights
     assert train_main(["teacher", "--config", str(cfg), "--out", str(tmp_path / "ft"), "--no-progress",
                        "--set", "optim.epochs=1", "--set", f"weights={out / 'teacher.pt'}"]) == 0
+
+
+def test_bad_loss_option_is_one_error_line(tmp_path):
+    r = subprocess.run(_cli(tmp_path / "o", "losses={mimic: {kindd: cosine}}"), capture_output=True, text=True,
+                       env=_env(tmp_path), timeout=300)
+    lines = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert r.returncode == 2 and len(lines) == 1 and "unknown option 'kindd'" in lines[0], r.stderr[-1500:]
+    assert "Traceback" not in r.stderr

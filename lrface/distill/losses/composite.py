@@ -17,6 +17,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 from torch import Tensor, nn
 
 from lrface.distill.losses.base import LOSSES, DistillLoss, LossContext, StreamOut, Terms
+from lrface.errors import LrfaceError
 
 _MODULES = ("mimic", "kd", "fitnet", "rkd", "sp", "crd", "askd", "horkd", "crrcd", "identity")
 
@@ -35,6 +36,10 @@ def list_losses(pattern: str = "*") -> List[str]:
     return LOSSES.names(pattern)
 
 
+class LossOptionError(LrfaceError, TypeError, ValueError):
+    """A loss config names an option the loss does not take (a user error: one CLI line)."""
+
+
 def _check_kwargs(name: str, cls: Any, kwargs: Mapping[str, Any]) -> None:
     params = inspect.signature(cls.__init__).parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
@@ -44,7 +49,7 @@ def _check_kwargs(name: str, cls: Any, kwargs: Mapping[str, Any]) -> None:
         if key not in known:
             close = difflib.get_close_matches(key, known, n=3, cutoff=0.5)
             hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-            raise TypeError(f"loss {name!r}: unknown option {key!r}.{hint} Accepted: {', '.join(known)}")
+            raise LossOptionError(f"loss {name!r}: unknown option {key!r}.{hint} Accepted: {', '.join(known)}")
 
 
 def create_loss(name: str, context: Optional[LossContext] = None, **kwargs: Any) -> DistillLoss:

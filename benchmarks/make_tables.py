@@ -146,6 +146,10 @@ def method_table_16() -> str:
     return _method_table(RESULTS / "method_table_methods16.json")
 
 
+def recipe_16() -> str:
+    return _method_table(RESULTS / "method_table_recipe16.json")
+
+
 def capacity_16() -> str:
     return _method_table(RESULTS / "method_table_capacity16.json")
 
@@ -198,6 +202,7 @@ TABLES: Dict[str, Callable[[], str]] = {
     "prepare": prepare,
     "method_table_16": method_table_16,
     "capacity_16": capacity_16,
+    "recipe_16": recipe_16,
     "train_speed": train_speed,
 }
 

@@ -109,7 +109,10 @@ def preprocess(images: np.ndarray | torch.Tensor, cfg: ModelCfg) -> torch.Tensor
     if isinstance(images, np.ndarray):
         if images.ndim == 3:
             images = images[None]
-        t = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
+        arr = np.ascontiguousarray(images)
+        if not arr.flags.writeable:  # a read-only memmap (face packs): torch wants its own copy
+            arr = arr.copy()
+        t = torch.from_numpy(arr).permute(0, 3, 1, 2)
     else:
         t = images if images.dim() == 4 else images[None]
     t = t.float()

@@ -150,6 +150,10 @@ def recipe_16() -> str:
     return _method_table(RESULTS / "method_table_recipe16.json")
 
 
+def recipe_8() -> str:
+    return _method_table(RESULTS / "method_table_recipe8.json")
+
+
 def capacity_16() -> str:
     return _method_table(RESULTS / "method_table_capacity16.json")
 
@@ -203,6 +207,7 @@ TABLES: Dict[str, Callable[[], str]] = {
     "method_table_16": method_table_16,
     "capacity_16": capacity_16,
     "recipe_16": recipe_16,
+    "recipe_8": recipe_8,
     "train_speed": train_speed,
 }
 

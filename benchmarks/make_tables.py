@@ -163,7 +163,7 @@ def _method_table(path: Path) -> str:
     res = rows[0]["res"]
     body = []
     for r in rows:
-        body.append([r["method"], _pct(r["lr_lr_accuracy"], r["lr_lr_accuracy_std"]),
+        body.append([r["method"], r["epochs"], _pct(r["lr_lr_accuracy"], r["lr_lr_accuracy_std"]),
                      _pct(r["hr_lr_accuracy"], r["hr_lr_accuracy_std"]), _pct(r.get("lr_lr_tar_at_far_1e-3")),
                      _pct(r.get("val_auc")), f"{r['train_seconds']:.0f}", r.get("samples_per_s", ""), r["machine"]])
     naive = RESULTS / "lfw_naive_lr-lr" / "results.json"
@@ -172,14 +172,14 @@ def _method_table(path: Path) -> str:
         a = {x["res"]: x for x in _rows(naive)}.get(res)
         b = {x["res"]: x for x in _rows(naive_hr)}.get(res, {}) if naive_hr.is_file() else {}
         if a:
-            body.append(["naive baseline (y1 teacher on upsampled LR)", _pct(a["accuracy"], a["accuracy_std"]),
+            body.append(["naive baseline (y1 teacher on upsampled LR)", "", _pct(a["accuracy"], a["accuracy_std"]),
                          _pct(b.get("accuracy"), b.get("accuracy_std")), _pct(a.get("tar_at_far_1e-3")), "", "", "",
                          ""])
     r0 = rows[0]
-    head = ["method", f"LFW lr-lr {res} px (%)", "LFW hr-lr, teacher at 112 (%)", "lr-lr TAR@FAR=1e-3 (%)",
+    head = ["method", "epochs", f"LFW lr-lr {res} px (%)", "LFW hr-lr, teacher at 112 (%)", "lr-lr TAR@FAR=1e-3 (%)",
             "validation AUC (selection, %)", "train wall time (s)", "samples/s", "machine"]
     cmds = sorted({x.get("command", "") for x in rows})
-    return (_md(head, body) + f"\nStudent `{r0['student']}`, {r0['epochs']} epochs each, same data, seed and budget. "
+    return (_md(head, body) + f"\nStudent `{r0['student']}`, same data and seed; the budget is the epochs column. "
             f"Source: `{path.relative_to(ROOT)}` (commits {', '.join(sorted({x['commit'] for x in rows}))}); "
             f"command: {'; '.join(f'`{c}`' for c in cmds)}\n")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Union
+from typing import List, NoReturn, Union
 
 from lrface.errors import DatasetLayoutError
 from lrface.face.io import IMAGE_SUFFIXES
@@ -62,10 +62,15 @@ def scan_identity_folders(root: PathLike) -> List[Sample]:
             if f.is_file() or f.is_symlink():
                 samples.append(Sample(entry.name, f.absolute(), f"{entry.name}/{f.name}"))
     if not samples:
-        if loose:
-            raise DatasetLayoutError(
-                f"{root} holds images directly ({loose[0]}, ...) but no identity folders; "
-                f"expected {root}/<identity>/<image>, e.g. {root}/alice/{loose[0]}"
-            )
-        raise DatasetLayoutError(f"no images found under {root}; expected {root}/<identity>/<image>")
+        raise_no_images(root, loose)
     return samples
+
+
+def raise_no_images(root: Path, loose: List[str]) -> NoReturn:
+    """The layout error for a root without identity-folder images (shared by every scanner)."""
+    if loose:
+        raise DatasetLayoutError(
+            f"{root} holds images directly ({loose[0]}, ...) but no identity folders; "
+            f"expected {root}/<identity>/<image>, e.g. {root}/alice/{loose[0]}"
+        )
+    raise DatasetLayoutError(f"no images found under {root}; expected {root}/<identity>/<image>")

@@ -40,7 +40,7 @@ from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Un
 
 import numpy as np
 
-from lrface.data.folder import Sample
+from lrface.data.folder import Sample, raise_no_images
 from lrface.errors import DatasetLayoutError, ImageReadError
 from lrface.face.io import IMAGE_SUFFIXES
 from lrface.face.pipeline import DEFAULT_PAD_RETRY
@@ -195,12 +195,7 @@ def scan_sources(root: PathLike) -> Tuple[List[Sample], Dict[str, str], Dict[str
                                      "JPEG, PNG, GIF, BMP, TIFF, WebP or PNM")
             samples.append(Sample(entry.name, f.absolute(), rel))
     if not samples:
-        if loose:
-            raise DatasetLayoutError(
-                f"{root} holds images directly ({loose[0]}, ...) but no identity folders; "
-                f"expected {root}/<identity>/<image>, e.g. {root}/alice/{loose[0]}"
-            )
-        raise DatasetLayoutError(f"no images found under {root}; expected {root}/<identity>/<image>")
+        raise_no_images(root, loose)
     if len(rejected) == len(samples):
         raise DatasetLayoutError(
             f"no images found under {root} (only {len(rejected)} other files, e.g. {next(iter(rejected))}); "

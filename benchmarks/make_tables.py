@@ -180,7 +180,8 @@ def _method_table(path: Path) -> str:
             "validation AUC (selection, %)", "train wall time (s)", "samples/s", "machine"]
     cmds = sorted({x.get("command", "") for x in rows})
     return (_md(head, body) + f"\nStudent `{r0['student']}`, same data and seed; the budget is the epochs column. "
-            f"Source: `{path.relative_to(ROOT)}` (commits {', '.join(sorted({x['commit'] for x in rows}))}); "
+            f"Source: `{path.relative_to(ROOT)}` (commits "
+            f"{', '.join(sorted({x['commit'] + (' with uncommitted changes' if x.get('dirty') else '') for x in rows}))}); "
             f"command: {'; '.join(f'`{c}`' for c in cmds)}\n")
 
 
@@ -197,6 +198,120 @@ def train_speed() -> str:
               f"{r['pack_faces']} faces x 2 views)." + _source(path, rows))
 
 
+def augment_16() -> str:
+    return _method_table(RESULTS / "method_table_augment16.json")
+
+
+def zoo() -> str:
+    """The shipped models, the naive baseline beside each row."""
+    path = RESULTS / "zoo.json"
+    rows = sorted(_rows(path), key=lambda r: r["res"])
+    naive = {m: {x["res"]: x for x in _rows(RESULTS / f"lfw_naive_{m}" / "results.json")} for m in ("lr-lr", "hr-lr")}
+    teacher = {x["model"]: x for x in _rows(RESULTS / "lfw_teacher" / "results.json")}
+    y1 = next((v for k, v in teacher.items() if "y1" in k), None)
+    body = []
+    for r in rows:
+        hr = r["res"] >= 112
+        a, b = naive["lr-lr"].get(r["res"], {}), naive["hr-lr"].get(r["res"], {})
+        if hr and y1 is not None:
+            a = y1
+        body.append([f"`{r['model']}`", "112 (HR)" if hr else r["res"], f"{r['params_M']:.3f}",
+                     _pct(r["lr_lr_accuracy"], r["lr_lr_accuracy_std"]), _pct(a.get("accuracy"), a.get("accuracy_std")),
+                     "" if hr else _pct(r.get("hr_lr_accuracy"), r.get("hr_lr_accuracy_std")),
+                     "" if hr else _pct(b.get("accuracy"), b.get("accuracy_std")),
+                     _pct(r.get("lr_lr_tar_at_far_1e-3")), _pct(r.get("val_auc")),
+                     f"{r['thresholds']['1e-3']:.3f}", f"{r['train_seconds'] / 60:.0f}"])
+    head = ["model", "face size (px)", "params (M)", "LFW lr-lr (%)", "naive lr-lr (%)",
+            "LFW hr-lr, lrface-hr at 112 (%)", "naive hr-lr, teacher at 112 (%)", "lr-lr TAR@FAR=1e-3 (%)",
+            "validation AUC (%)", "threshold @ FAR 1e-3", "train (min)"]
+    return (_md(head, body) + "\nLFW View 2, 10 folds, flip-TTA, faces degraded with `area`. The naive columns are the "
+            "y1 teacher on the same LR faces upsampled back to 112 (for the HR row: the teacher itself at 112). "
+            "Thresholds are calibrated on held-out CelebA identities, never on LFW." + _source(path, rows))
+
+
+def speed_shipped() -> str:
+    path = RESULTS / "speed_shipped.csv"
+    df = pd.read_csv(path)
+    modes = [m for m in ("eager", "fold_cl", "onnx") if m in set(df["mode"])]
+    names = {"eager": "eager", "fold_cl": "BN folded + channels_last (what embed() runs)", "onnx": "ONNX Runtime"}
+    ref = df[df["model"] == "mobilefacenet_y1"]
+    body = []
+    for (model, batch), g in df.groupby(["model", "batch"], sort=False):
+        vals = {r.mode: r.images_per_s for r in g.itertuples()}
+        t = ref[(ref["batch"] == batch) & (ref["mode"] == "fold_cl")]["images_per_s"]
+        ratio = f"{vals.get('fold_cl', float('nan')) / float(t.iloc[0]):.0f}x" if len(t) and "fold_cl" in vals else ""
+        first = g.iloc[0]
+        body.append([model, first["input"], f"{first['params_M']:.3f}", f"{first['macs_M']:.1f}", batch]
+                    + [f"{vals[m]:,.0f}" if m in vals else "" for m in modes] + [ratio])
+    r = df.iloc[0]
+    meta = (f"\nSource: `{path.relative_to(ROOT)}`, commit {r['commit']}, {str(r['date'])[:10]}, torch {r['torch']}, "
+            f"onnxruntime {r.get('onnxruntime', '')}, {r['threads']} threads, load average at start "
+            f"{r['loadavg_start']}, end {r.get('loadavg_end', '')}; command: `OMP_WAIT_POLICY=PASSIVE python "
+            "benchmarks/speed.py --models mobilefacenet_y1 lrface-s8 lrface-s12 lrface-s16 lrface-s20 lrface-s24 "
+            "lrface-s32 lrface-hr --modes eager fold_cl onnx --threads 2 --out benchmarks/results/speed_shipped.csv`. "
+            "The ratio column: BN-folded throughput over the y1 teacher's at the same batch.\n")
+    return _md(["model", "input", "params (M)", "MACs (M)", "batch"] + [names[m] + " (faces/s)" for m in modes]
+               + ["vs teacher"], body) + meta
+
+
+def quality_16() -> str:
+    path = RESULTS / "quality_16.json"
+    r = json.loads(path.read_text())
+    body = [["all pairs", 6000, _pct(r["all_accuracy"], r["all_accuracy_std"])],
+            [f"lowest-quality {100 * r['drop']:.0f}% of pairs dropped ({r['dropped_genuine']} genuine, "
+             f"{r['dropped_impostor']} impostor)", r["quality_kept_pairs"],
+             _pct(r["quality_kept_accuracy"], r["quality_kept_accuracy_std"])],
+            [f"control: a random {100 * r['drop']:.0f}% dropped (mean of 20)", r["quality_kept_pairs"],
+             _pct(r["random_kept_accuracy"])]]
+    return (_md([f"LFW View 2 at {r['res']} px ({', '.join(r['models'])}, flip-TTA)", "pairs", "10-fold accuracy (%)"],
+                body) + _source(path, [r]))
+
+
+def photo_sizes() -> str:
+    path = RESULTS / "photo_sizes.json"
+    rows = _rows(path)
+    body = [[r["face_px"], f"{100 * r['found']:.1f}", ", ".join(f"{k}: {v}" for k, v in sorted(r["models"].items())),
+             f"{r['measured_px_median']:.1f}", f"{100 * r['upsampled']:.0f}", r["pairs"],
+             _pct(r["accuracy"], r["accuracy_std"]), f"{1000 * r['seconds_per_photo']:.0f}"] for r in rows]
+    return (_md(["face in photo (px)", "faces found (%)", "models chosen (faces)", "measured size (median px)",
+                 "found on the enlarged photo (%)", "LFW pairs", "10-fold accuracy (%)", "ms per photo"], body)
+            + _source(path, rows))
+
+
+def search_lfw_16() -> str:
+    path = RESULTS / "search_lfw_16.json"
+    r = json.loads(path.read_text())
+    body = [[r["gallery_identities"], r["searched"], f"{r['res']} px", _pct(r["rank1"]), _pct(r["rank5"]),
+             _pct(r["accepted_at_far_1e-3"]), r["ms_per_probe"], r["command_seconds"]]]
+    return (_md(["gallery identities (1 HR photo each)", "probes", "probe size", "rank-1 (%)", "rank-5 (%)",
+                 "probes accepted at FAR 1e-3 (%)", "ms per probe (embed + search)", "whole command (s)"], body)
+            + _source(path, [r]))
+
+
+def zoo_surveillance() -> str:
+    path = RESULTS / "zoo_surveillance.json"
+    rows = _rows(path)
+    by = {(r["res"], r["kind"]): r for r in rows}
+    body = []
+    for res in sorted({r["res"] for r in rows}):
+        a, b = by.get((res, "shipped"), {}), by.get((res, "naive"), {})
+        body.append([res, f"`{a.get('model', '')}` (gallery `{a.get('gallery_model', '')}`)", _pct(a.get("rank1")),
+                     _pct(a.get("rank5")), _pct(b.get("rank1")), _pct(b.get("rank5")), a.get("n_gallery", ""),
+                     a.get("n_probes", "")])
+    return (_md(["probe size (px)", "shipped models", "rank-1 (%)", "rank-5 (%)", "naive rank-1 (%)",
+                 "naive rank-5 (%)", "gallery", "probes"], body) + _source(path, rows))
+
+
+def zoo_choice() -> str:
+    path = RESULTS / "zoo_choice_view1.json"
+    rows = _rows(path)
+    body = [[r["face_px"], f"`{r['student']}`", _pct(r["student_accuracy"]), _pct(r["student_auc"]),
+             _pct(r["hr_model_accuracy"]), _pct(r["hr_model_auc"])] for r in rows]
+    return (_md(["face size (px)", "student the ladder picks", "student accuracy (%)", "student AUC (%)",
+                 "`lrface-hr` on the face upsampled: accuracy (%)", "`lrface-hr` AUC (%)"], body)
+            + _source(path, rows))
+
+
 TABLES: Dict[str, Callable[[], str]] = {
     "lfw_teacher": lfw_teacher,
     "lfw_naive": lfw_naive,
@@ -209,6 +324,14 @@ TABLES: Dict[str, Callable[[], str]] = {
     "recipe_16": recipe_16,
     "recipe_8": recipe_8,
     "train_speed": train_speed,
+    "augment_16": augment_16,
+    "zoo": zoo,
+    "speed_shipped": speed_shipped,
+    "quality_16": quality_16,
+    "photo_sizes": photo_sizes,
+    "search_lfw_16": search_lfw_16,
+    "zoo_surveillance": zoo_surveillance,
+    "zoo_choice": zoo_choice,
 }
 
 

@@ -12,7 +12,8 @@ a load change on a shared machine hits all rows alike and the ratios hold. Modes
 Images/s is ``batch / median(seconds per forward)``; ``x_vs_ref`` divides by the reference
 model (``--ref``, default ``mobilefacenet_y1``) in the same mode and batch. The CSV records
 the git commit, date, torch/onnxruntime versions, threads, CPU and the load average at the
-start and end. Weights are random: speed does not depend on them.
+start and end. Architectures given by name get random weights (speed does not depend on them); names of
+models with weights (``lrface-s16``) load them, with their architecture options.
 
 On a shared machine, multi-threaded PyTorch wall-clock numbers collapse whenever other
 processes run: OpenMP workers busy-wait at every op's barrier, burning the CPU time the other
@@ -24,6 +25,7 @@ reason.
 Usage:
     python benchmarks/speed.py                                   # y1 teacher + all students
     python benchmarks/speed.py --models lrstudent16 mobilefacenet_y1 --batch 1 256 --threads 2
+    python benchmarks/speed.py --models mobilefacenet_y1 lrface-s16 lrface-hr --out benchmarks/results/speed_shipped.csv
     python benchmarks/speed.py --modes eager fold_cl --out benchmarks/results/speed.csv
     python benchmarks/speed.py --threads 1 --clock cpu --out benchmarks/results/speed_1t_cpu.csv
     OMP_WAIT_POLICY=PASSIVE python benchmarks/speed.py --threads 2       # on a shared machine
@@ -57,6 +59,14 @@ from lrface.models.profile import profile  # noqa: E402
 MODES = ("eager", "fold_cl", "compiled", "onnx")
 
 
+def _build(name: str) -> torch.nn.Module:
+    """A shipped/manifest model by name (its architecture options matter for speed), else a
+    randomly initialised architecture."""
+    from lrface.models.weights import available_weights, load_model
+
+    return load_model(name) if name in available_weights() else create_model(name)
+
+
 def _git_commit() -> str:
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
@@ -88,7 +98,7 @@ def _loadavg() -> str:
 def build_runners(name: str, modes: Sequence[str], batches: Sequence[int], threads: int,
                   tmpdir: Path) -> Dict[str, Callable[[int], Callable[[], object]]]:
     """For one model: mode -> (batch -> zero-arg callable running one forward)."""
-    model = create_model(name).eval()
+    model = _build(name).eval()
     h, w = model.input_size
     inputs = {b: torch.randn(b, 3, h, w) for b in batches}
     runners: Dict[str, Callable[[int], Callable[[], object]]] = {}
@@ -164,7 +174,7 @@ def run(models: Sequence[str], batches: Sequence[int], modes: Sequence[str], thr
     with tempfile.TemporaryDirectory() as tmp, torch.inference_mode():
         for name in models:
             logging.info("preparing %s", name)
-            m = create_model(name)
+            m = _build(name)
             prof = profile(m)
             meta[name] = {"role": m.cfg.role, "input": f"{m.input_size[0]}x{m.input_size[1]}",
                           "params_M": round(prof["params"] / 1e6, 3), "macs_M": round(prof["macs"] / 1e6, 2)}

@@ -31,6 +31,7 @@ _LAZY = {
     "verify": "lrface.api",
     "Gallery": "lrface.api",
     "Verification": "lrface.api",
+    "FaceInfo": "lrface.api",
     "load_model": "lrface.models.weights",
     "list_models": "lrface.models.weights",
     "create_model": "lrface.models.base",

@@ -108,34 +108,155 @@ def _lr_recipe(model: FaceModel) -> Degradation:
     return Degradation(kernel=base.kernel, antialias=base.antialias)
 
 
-def _lr_faces(
-    items: List[Any], model: FaceModel, res: Optional[int], align: bool, on_no_face: str
-) -> Tuple[List[Optional[np.ndarray]], np.ndarray]:
-    """Read, align (onto the 112x112 template), degrade to ``res``: step 1 of the one LR path
-    (:mod:`lrface.models.inputs`). Returns one LR face per item (``None``: no face) and the
-    mask of found faces."""
-    from lrface.face.pipeline import DEFAULT_PAD_RETRY, detect_and_align
+#: Detection is retried on the photo enlarged by these factors when no face is found at 1x:
+#: MTCNN's smallest window is 12 px (``min_face_size=20`` by default), so faces of 10-20 px
+#: are only found enlarged. Enlarging stops where the photo's long side would pass
+#: :data:`MAX_UPSAMPLED_SIDE`.
+DETECT_UPSAMPLE = (2.0, 4.0)
+MAX_UPSAMPLED_SIDE = 2400
+#: Faces found smaller than this (px) are detected again on the photo enlarged 2x, for
+#: better landmarks (see :func:`_find_face`).
+REFINE_BELOW = 24.0
+#: An image at most this many pixels on its longer side in which no face is found is taken
+#: as a tight face crop (``FaceInfo.upsampled == 0``), so a folder can mix photos and crops.
+CROP_MAX_SIDE = 64
+#: An image at most this many pixels on its longer side is a tight face crop: no detection.
+TIGHT_CROP_MAX = 32
 
-    recipe = _lr_recipe(model)
-    out: List[Optional[np.ndarray]] = []
-    found = np.ones(len(items), bool)
+
+@dataclass(frozen=True)
+class FaceInfo:
+    """What :func:`embed` did with one input (``return_info=True``).
+
+    Attributes:
+        found: a face was found (or the input was taken as an aligned crop).
+        model: the name of the model that embedded it (``None`` when not found).
+        res: the face size the model was given: the face was degraded to ``res`` px (``None``:
+            used at its own size, e.g. by the HR model).
+        face_px: the face's measured size in source pixels (landmark spread for detected faces,
+            the crop's shorter side with ``align=False``).
+        quality: how much identity the face still carries: the pre-normalisation embedding
+            norm divided by the model's median norm on its validation faces (``quality_ref``
+            in the manifest; 1 = a typical training-quality face, lower = less trustworthy).
+        upsampled: the detector found the face only on the photo enlarged this many times;
+            0 when a small image (at most 32 px, or 64 px with no detectable face) was
+            taken as a tight face crop.
+    """
+
+    found: bool
+    model: Optional[str] = None
+    res: Optional[int] = None
+    face_px: float = float("nan")
+    quality: float = float("nan")
+    upsampled: float = 1.0
+
+
+def _find_face(img: np.ndarray) -> Tuple[Optional[np.ndarray], float, float]:
+    """Detect and align the largest face: ``(aligned 112 crop or None, face_px, upsample)``.
+
+    Faces not found at 1x are searched on the photo enlarged 2x, then 4x; faces found at 1x
+    but smaller than :data:`REFINE_BELOW` px are detected again at 2x for better landmarks.
+    An image of at most :data:`TIGHT_CROP_MAX` px, or of at most :data:`CROP_MAX_SIDE` px
+    without a detectable face, is returned as a tight crop, with upsample 0.
+    """
+    import cv2
+
+    from lrface.face.pipeline import DEFAULT_PAD_RETRY, detect_and_align
+    from lrface.models.zoo import face_size
+
+    if max(img.shape[:2]) <= TIGHT_CROP_MAX:
+        # A face that fills an image this small is a camera crop; the detector, run on it
+        # enlarged 4x, finds it but places the landmarks worse than the crop already is
+        # (measured on the demo's 12-16 px crops: a 16 px crop read as 14 px, score 0.31
+        # instead of 0.51 against the ID photo).
+        return img, float(min(img.shape[:2])), 0.0
+    got = detect_and_align(img, size=(112, 112), pad_retry=DEFAULT_PAD_RETRY)
+    if got is not None:
+        px = face_size(got.face.landmarks)
+        if px >= REFINE_BELOW:
+            return got.image, px, 1.0
+        # O-Net's landmarks on a face this small are off by a pixel or more (a 14 px face
+        # measures 17): detect again on the photo enlarged 2x, where they are placed better.
+        first = (got.image, px, 1.0)
+    else:
+        first = None
+    for f in DETECT_UPSAMPLE:
+        if first is not None and f > DETECT_UPSAMPLE[0]:
+            break
+        if max(img.shape[:2]) * f > MAX_UPSAMPLED_SIDE:
+            break
+        big = cv2.resize(img, None, fx=f, fy=f, interpolation=cv2.INTER_CUBIC)
+        got = detect_and_align(big, size=(112, 112))
+        if got is not None:
+            return got.image, face_size(got.face.landmarks) / f, f
+    if first is not None:
+        return first
+    if max(img.shape[:2]) <= CROP_MAX_SIDE:
+        # No face found in an image this small: it is a tight face crop from a camera (a
+        # detector needs context around the face, which a crop does not have). Use it as it is.
+        return img, float(min(img.shape[:2])), 0.0
+    return None, float("nan"), 1.0
+
+
+def _prepare(items: List[Any], align: Union[bool, Sequence[bool]],
+             on_no_face: str) -> List[Tuple[Optional[np.ndarray], float, float]]:
+    """Read each input and find its face: ``(face or None, face_px, upsample)`` per item.
+
+    With ``align=True`` the face is detected and aligned onto the 112x112 template; with
+    ``align=False`` the input is the aligned crop itself and its size is its shorter side.
+    ``align`` may also give one flag per input.
+    """
+    flags = [bool(align)] * len(items) if isinstance(align, (bool, np.bool_)) else [bool(a) for a in align]
+    if len(flags) != len(items):
+        raise ValueError(f"align has {len(flags)} flags for {len(items)} inputs")
+    out: List[Tuple[Optional[np.ndarray], float, float]] = []
     for i, item in enumerate(items):
         img = read_image(item)
-        if align:
-            got = detect_and_align(img, size=(112, 112), pad_retry=DEFAULT_PAD_RETRY)
-            if got is None:
-                if on_no_face == "raise":
-                    name = item if isinstance(item, (str, Path)) else f"image #{i}"
-                    raise NoFaceError(
-                        f"no face found in {name}; pass align=False for pre-aligned crops, "
-                        "or on_no_face='nan' to get a NaN row instead"
-                    )
-                found[i] = False
-                out.append(None)
-                continue
-            img = got.image
-        out.append(lr_faces(img, res, recipe)[0])
-    return out, found
+        if not flags[i]:
+            out.append((img, float(min(img.shape[:2])), 1.0))
+            continue
+        face, px, up = _find_face(img)
+        if face is None and on_no_face == "raise":
+            name = item if isinstance(item, (str, Path)) else f"image #{i}"
+            raise NoFaceError(
+                f"no face found in {name}; pass align=False for pre-aligned crops, "
+                "or on_no_face='nan' to get a NaN row instead"
+            )
+        out.append((face, px, up))
+    return out
+
+
+def _plan(faces: List[Tuple[Optional[np.ndarray], float, float]], model: ModelLike, res: Optional[int],
+          device: Optional[str]) -> Dict[Any, Tuple[FaceModel, Optional[int], List[int]]]:
+    """Group the found faces by the model that will embed them: ``{key: (model, res, [i, ...])}``.
+
+    ``model`` given: that model for every face (``res`` as given). ``model=None``: the shipped
+    model chosen by :mod:`lrface.models.zoo`, by ``res`` when given, else per face by its size.
+    """
+    from lrface.models.zoo import HR_RES, pick, shipped_by_res
+
+    groups: Dict[Any, Tuple[FaceModel, Optional[int], List[int]]] = {}
+    if model is not None:
+        m = _get_model(model, res, device)
+        groups[0] = (m, res, [i for i, f in enumerate(faces) if f[0] is not None])
+        return groups
+    table = shipped_by_res()  # read the manifests once per call, not once per face
+    for i, (face, px, _) in enumerate(faces):
+        if face is None:
+            continue
+        choice = pick(float(res) if res is not None else px, table)
+        if choice.model not in groups:
+            m = _get_model(choice.model, None, device)
+            # the face is degraded to the asked res (or the chosen model's), never for the HR model
+            use = res if res is not None else (None if choice.res >= HR_RES else choice.res)
+            groups[choice.model] = (m, use, [])
+        groups[choice.model][2].append(i)
+    return groups
+
+
+def _model_name(m: FaceModel) -> str:
+    entry = getattr(m, "weights", None)
+    return entry.name if entry is not None else type(m).__name__
 
 
 @torch.inference_mode()
@@ -143,22 +264,34 @@ def embed(
     images: Any,
     model: ModelLike = None,
     res: Optional[int] = None,
-    align: bool = True,
+    align: Union[bool, Sequence[bool]] = True,
     batch_size: int = 256,
     device: Optional[str] = None,
     flip: bool = False,
     on_no_face: str = "raise",
-) -> np.ndarray:
+    return_info: bool = False,
+) -> Any:
     """Embed faces: ``(N, D)`` float32, unit L2 norm.
+
+    With no ``model`` and no ``res``, each face goes to the shipped model that fits its real
+    size (measured from the landmarks, or the crop's size with ``align=False``): the student
+    for 8, 12, 16, 20, 24 or 32 px, or the HR model for faces of 40 px and more (see
+    :mod:`lrface.models.zoo`). All shipped models share one embedding space, so rows from
+    different models compare directly. ``return_info=True`` tells which model ran.
 
     Args:
         images: a path, bytes, PIL image, HxWx3 RGB array or tensor, or a list / 4-D batch of them.
         model: a model name, a ``.pt`` path with a manifest entry, a loaded model, or ``None``
-            for the shipped default student for ``res``.
-        res: simulate a face of this many pixels for HR models (degrade, then resize to the
-            model input); picks the default student when ``model`` is ``None``.
-        align: detect and align faces (MTCNN + ArcFace template). ``False``: inputs are
-            already aligned crops (any size; resized to the model's input).
+            (the shipped model chosen by face size, or by ``res``).
+        res: treat every face as this many pixels across: degrade it to ``res`` (HR models see
+            it upsampled back: the naive baseline) and, with ``model=None``, use the shipped
+            model for that size.
+        align: detect and align faces (MTCNN + ArcFace template; faces of 12-20 px are found
+            on the photo enlarged 2x or 4x; an image of at most 32 px, or of at most 64 px
+            with no detectable face, is taken as a tight face crop). ``False``: inputs are
+            already aligned or tight face crops (any size; resized to the model's input). A
+            list gives one flag per input (an ID photo to detect, a camera crop to take as
+            it is).
         batch_size: model batch size.
         device: where to load a model given by name or path (default ``"cpu"``); a model
             object is used where it is (a different ``device`` is an error: embed() never
@@ -166,64 +299,163 @@ def embed(
         flip: add the embedding of the mirrored face before normalising (flip-TTA).
         on_no_face: ``"raise"`` (:class:`lrface.NoFaceError`, default) or ``"nan"`` (that
             row is all NaN).
+        return_info: also return one :class:`FaceInfo` per input (model used, face size,
+            quality score).
 
     Returns:
-        ``np.ndarray`` of shape (N, D), float32; one row per input (N = 1 for one image).
+        ``np.ndarray`` of shape (N, D), float32; one row per input (N = 1 for one image);
+        with ``return_info=True``, ``(embeddings, [FaceInfo, ...])``.
 
     Raises:
         lrface.ImageReadError: an input cannot be read.
         lrface.NoFaceError: no face found and ``on_no_face="raise"``.
+
+    Example:
+        >>> e, info = lrface.embed("camera_crop_16px.png", return_info=True)  # doctest: +SKIP
+        >>> info[0].model, info[0].face_px, round(info[0].quality, 2)       # doctest: +SKIP
+        ('lrface-s16', 16.0, 0.95)
     """
     if on_no_face not in ("raise", "nan"):
         raise ValueError(f"on_no_face must be 'raise' or 'nan', got {on_no_face!r}")
-    m = _get_model(model, res, device)
+    if model is not None:
+        _get_model(model, res, device)  # fail on a bad model before reading any image
     items, _ = _as_list(images)
-    lrs, found = _lr_faces(items, m, res, align, on_no_face)
-    out = np.full((len(items), m.embedding_size), np.nan, np.float32)
-    idx = np.flatnonzero(found)
-    if len(idx):
+    faces = _prepare(items, align, on_no_face)
+    infos: List[FaceInfo] = [FaceInfo(False, face_px=px, upsampled=up) for _, px, up in faces]
+    groups = _plan(faces, model, res, device)
+    dim = next(iter(groups.values()))[0].embedding_size if groups else _embedding_size(model, res, device)
+    out = np.full((len(items), dim), np.nan, np.float32)
+    for m, use_res, idx in groups.values():
+        if not idx:
+            continue
+        if m.embedding_size != dim:
+            raise ValueError(f"models of different embedding sizes in one call: {m.embedding_size} vs {dim}")
+        recipe = _lr_recipe(m)
+        lrs = [lr_faces(faces[i][0], use_res, recipe)[0] for i in idx]
         # Each face goes through the same view as in lrface-bench (faces can differ in size
         # here, so views are made one by one, then run in the same batches).
-        views = np.concatenate([model_view(lrs[i], m) for i in idx])
+        views = np.concatenate([model_view(x, m) for x in lrs])
         e = run_batches(m, views, batch_size).astype(np.float64)
         if flip:
-            flipped = np.concatenate([model_view(np.ascontiguousarray(lrs[i][:, ::-1]), m) for i in idx])
-            e = e + run_batches(m, flipped, batch_size)
+            flipped = np.concatenate([model_view(np.ascontiguousarray(x[:, ::-1]), m) for x in lrs])
+            e = (e + run_batches(m, flipped, batch_size)) / 2
         out[idx] = l2_normalize(e)
-    return out
+        entry = getattr(m, "weights", None)
+        ref = float((entry.meta.get("quality_ref") if entry is not None else None) or 1.0)
+        q = np.linalg.norm(e, axis=1) / ref
+        name = _model_name(m)
+        for k, i in enumerate(idx):
+            r = use_res if use_res is not None and faces[i][0].shape[0] > use_res else None
+            infos[i] = FaceInfo(True, name, r, faces[i][1], float(q[k]), faces[i][2])
+            log.info("face %d: %.1f px -> %s (res %s), quality %.2f", i, faces[i][1], name, r, q[k])
+    return (out, infos) if return_info else out
+
+
+def _embedding_size(model: ModelLike, res: Optional[int], device: Optional[str]) -> int:
+    """Embedding size when no face was found at all (rows stay NaN)."""
+    if model is not None:
+        return _get_model(model, res, device).embedding_size
+    from lrface.models.zoo import pick
+
+    try:
+        return _get_model(pick(float(res or 16)).model, None, device).embedding_size
+    except WeightsError:  # no shipped model at all: the size of the teacher space
+        return 128
 
 
 @dataclass(frozen=True)
 class Verification:
-    """Result of :func:`verify`: cosine ``score`` and the ``same`` decision at ``threshold``."""
+    """Result of :func:`verify`.
+
+    Attributes:
+        score: cosine similarity of the two faces' embeddings.
+        same: the decision at ``threshold`` (``None`` when there is no threshold).
+        threshold: the threshold used; ``far`` is the false accept rate it was calibrated for
+            (``None`` for a threshold the caller gave).
+        models: the model that embedded each face; ``quality``: each face's quality score
+            (see :class:`FaceInfo`); ``faces``: both :class:`FaceInfo` records.
+    """
 
     score: float
     same: Optional[bool]
     threshold: Optional[float]
+    far: Optional[float] = None
+    models: Tuple[Optional[str], Optional[str]] = (None, None)
+    quality: Tuple[float, float] = (float("nan"), float("nan"))
+    faces: Tuple[Any, ...] = ()
 
     def __float__(self) -> float:
         return self.score
 
 
+#: The false accept rates every shipped model has a calibrated threshold for.
+FARS = (1e-2, 1e-3)
+
+
+def pair_threshold(a: Any, b: Any, far: float = 1e-3) -> Optional[float]:
+    """The calibrated threshold for a pair of faces embedded by models ``a`` and ``b``.
+
+    Each shipped model's manifest holds ``thresholds`` (both faces by this model) and
+    ``thresholds_hr`` (this model's face against the HR model's), per FAR, calibrated on
+    held-out CelebA identities (never on LFW View 2). For two different students the lower
+    resolution's threshold is used, since the worse face sets the score distribution.
+    Models without calibration give ``None`` (legacy single ``threshold`` when present).
+    """
+    ea, eb = (getattr(x, "weights", None) if isinstance(x, torch.nn.Module) else x for x in (a, b))
+    if ea is None or eb is None:
+        return None
+    from lrface.eval.metrics import rate_key
+
+    key = rate_key(far)
+    hr_a, hr_b = ea.meta.get("role") == "assistant", eb.meta.get("role") == "assistant"
+    if ea.name == eb.name or (hr_a and hr_b):
+        table = ea.meta.get("thresholds") or {}
+        t = table.get(key)
+        return float(t) if t is not None else ea.threshold
+    if hr_a or hr_b:
+        lr = eb if hr_a else ea
+        t = (lr.meta.get("thresholds_hr") or {}).get(key)
+        return None if t is None else float(t)
+    low = min((ea, eb), key=lambda e: int((e.meta.get("default_for_res") or [999])[0]))
+    t = (low.meta.get("thresholds") or {}).get(key)
+    return None if t is None else float(t)
+
+
 def verify(a: Any, b: Any, model: ModelLike = None, res: Optional[int] = None,
-           threshold: Optional[float] = None, align: bool = True, flip: bool = True) -> Verification:
+           threshold: Optional[float] = None, align: Union[bool, Sequence[bool]] = True, flip: bool = True,
+           far: float = 1e-3) -> Verification:
     """Are ``a`` and ``b`` the same person?
 
-    The decision uses ``threshold`` or the one calibrated in the model's manifest
-    (``lrface-bench --dataset lfw ... --calibrate`` stores it, measured with flip-TTA, hence
-    ``flip=True`` by default); without either, ``same`` is ``None`` and only the score is
-    returned.
+    Each face is embedded as :func:`embed` does (with no ``model``: the shipped model that
+    fits its size, so a 16 px camera crop and a 112 px ID photo each get their own model, in
+    one embedding space). The decision uses ``threshold``, or the threshold calibrated for
+    false accept rate ``far`` (``1e-2`` or ``1e-3``) for this pair of models, measured with
+    flip-TTA (hence ``flip=True`` by default). Without either, ``same`` is ``None``.
+
+    ``align`` is one flag for both inputs or a pair, e.g. ``(True, False)`` for an ID photo
+    and a tight camera crop.
 
     Example:
-        >>> r = verify("a.jpg", "b.jpg", model="weights/y1.pt")  # doctest: +SKIP
-        >>> r.score, r.same
+        >>> r = verify("id_photo.jpg", "camera_crop.png", align=(True, False))   # doctest: +SKIP
+        >>> r.score, r.same, r.threshold, r.models
     """
-    m = _get_model(model, res, None)
-    e = embed([a, b], model=m, res=res, align=align, flip=flip)
+    if far not in FARS and threshold is None:
+        raise ValueError(f"far must be one of {', '.join(map(str, FARS))} (calibrated), got {far}")
+    e, info = embed([a, b], model=model, res=res, align=align, flip=flip, return_info=True)
     score = float(np.dot(e[0], e[1]))
-    entry = getattr(m, "weights", None)
-    t = threshold if threshold is not None else (entry.threshold if entry is not None else None)
-    return Verification(score, None if t is None else bool(score >= t), t)
+    t, f = threshold, None
+    if t is None:
+        if model is not None:
+            m = _get_model(model, res, None)
+            t = pair_threshold(m, m, far)
+        else:
+            from lrface.models.weights import available_weights
+
+            w = available_weights()
+            t = pair_threshold(w.get(info[0].model), w.get(info[1].model), far)
+        f = far if t is not None else None
+    return Verification(score, None if t is None else bool(score >= t), t, f,
+                        (info[0].model, info[1].model), (info[0].quality, info[1].quality), tuple(info))
 
 
 class Gallery:
@@ -245,13 +477,15 @@ class Gallery:
         self.backend = backend
         self._emb = np.zeros((0, 0), np.float32)
         self.labels: List[Any] = []
+        self.models: List[str] = []  # the model that embedded each entry ("" when unknown)
         self._index = None
 
     def __len__(self) -> int:
         return len(self.labels)
 
-    def add(self, embeddings: np.ndarray, labels: Sequence[Any]) -> None:
-        """Enrol embeddings (N, D) (normalised here) with one label each."""
+    def add(self, embeddings: np.ndarray, labels: Sequence[Any], models: Optional[Sequence[str]] = None) -> None:
+        """Enrol embeddings (N, D) (normalised here) with one label each (and optionally the
+        name of the model that embedded each, used to pick open-set thresholds)."""
         e = np.asarray(embeddings, np.float32)
         if e.ndim != 2 or len(e) != len(labels):
             raise ValueError(f"need (N, D) embeddings and N labels, got {e.shape} and {len(labels)}")
@@ -260,11 +494,15 @@ class Gallery:
         e = e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
         self._emb = e if not len(self) else np.concatenate([self._emb, e])
         self.labels.extend(labels)
+        self.models.extend([str(m or "") for m in models] if models is not None else [""] * len(labels))
         self._index = None
 
     def enrol(self, images: Any, labels: Sequence[Any], **embed_kw: Any) -> None:
-        """Embed ``images`` with :func:`embed` and add them."""
-        self.add(embed(images, **embed_kw), labels)
+        """Embed ``images`` with :func:`embed` and add them (faces not found are skipped
+        when ``on_no_face="nan"`` is passed)."""
+        e, info = embed(images, return_info=True, **embed_kw)
+        ok = ~np.isnan(e).any(axis=1)
+        self.add(e[ok], [x for x, k in zip(labels, ok) if k], [i.model for i, k in zip(info, ok) if k])
 
     def search(self, probes: np.ndarray, k: int = 5) -> List[List[Tuple[Any, float]]]:
         """Top-``k`` ``(label, cosine)`` per probe embedding, best first."""
@@ -297,11 +535,16 @@ class Gallery:
 
     def save(self, path: Union[str, Path]) -> None:
         """Save embeddings and labels to an ``.npz`` (labels stored as strings)."""
-        np.savez(path, embeddings=self._emb, labels=np.array([str(x) for x in self.labels]))
+        np.savez(path, embeddings=self._emb, labels=np.array([str(x) for x in self.labels]),
+                 models=np.array(self.models))
 
     @classmethod
     def load(cls, path: Union[str, Path], backend: str = "numpy") -> "Gallery":
         data = np.load(path, allow_pickle=False)
         g = cls(backend)
-        g.add(data["embeddings"], list(data["labels"]))
+        if "embeddings" not in data or "labels" not in data:
+            raise ValueError(f"{path} is not a gallery file (needs 'embeddings' and 'labels'; lrface-embed's "
+                             ".npz has 'paths': build a gallery from a folder G/<identity>/<image> instead)")
+        g.add(data["embeddings"], [str(x) for x in data["labels"]],
+              list(data["models"]) if "models" in data else None)
         return g

@@ -43,8 +43,8 @@ def test_load_by_path_and_by_name(tmp_path, monkeypatch):
     m2 = lrface.load_model(res=16)  # the default for res 16
     x = torch.randn(2, 3, 16, 16)
     assert torch.equal(m(x), m2(x))
-    with pytest.raises(WeightsError, match="no default model for res=8"):
-        load_model(res=8)
+    with pytest.raises(WeightsError, match="no default model for res=9"):
+        load_model(res=9)  # no manifest declares 9 px (embed() would pick the 8 px model)
 
 
 def test_tampered_file_fails_sha256(tmp_path):
@@ -100,7 +100,10 @@ def test_every_listed_name_loads(tmp_path, monkeypatch, caplog):
     monkeypatch.setenv("LRFACE_WEIGHTS", str(tmp_path))
     names = lrface.list_models()
     assert set(list_architectures()) <= set(names) and "tiny16" in names
-    assert lrface.list_models(pretrained=True) == ["tiny16"]
+    from lrface.models.weights import PACKAGE_WEIGHTS, read_manifest
+
+    shipped = sorted(read_manifest(PACKAGE_WEIGHTS))  # the package's own models, if any
+    assert lrface.list_models(pretrained=True) == sorted(["tiny16", *shipped])
     assert lrface.list_models("lrstudent1*") == ["lrstudent12", "lrstudent16"]
     assert lrface.list_models("tiny*", pretrained=True) == ["tiny16"]
     x = torch.randn(2, 3, 16, 16)

@@ -16,7 +16,9 @@ import logging
 import os
 import sys
 import traceback
-from typing import Callable, NoReturn, Optional, Sequence
+from typing import Callable, Dict, List, NoReturn, Optional, Sequence, Tuple
+
+import numpy as np
 
 from lrface.errors import LrfaceError
 
@@ -115,3 +117,83 @@ def run_cli(body: Callable[[Optional[Sequence[str]]], int], argv: Optional[Seque
             traceback.print_exc()
         print(f"error: {msg}", file=sys.stderr)
         return USAGE_ERROR
+
+
+def gather_images(inputs: Sequence[str]) -> List[str]:
+    """Image files named on the command line: files as given, folders searched recursively
+    (hidden entries skipped, image suffixes only, sorted). Missing inputs are an error."""
+    from pathlib import Path
+
+    from lrface.errors import ImageReadError
+    from lrface.face.io import IMAGE_SUFFIXES
+
+    out: List[str] = []
+    for p in inputs:
+        path = Path(p)
+        if path.is_dir():
+            found = sorted(str(f) for f in path.rglob("*")
+                           if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES
+                           and not any(part.startswith(".") for part in f.relative_to(path).parts))
+            if not found:
+                raise ImageReadError(f"input folder {p}: no image files in it")
+            out.extend(found)
+        elif path.exists():
+            out.append(str(path))
+        else:
+            raise ImageReadError(f"input {p}: no such file or folder")
+    return out
+
+
+def embed_files(paths: Sequence[str], progress: bool = True, chunk: int = 32, desc: str = "embedding",
+                **embed_kw: object) -> Tuple[np.ndarray, List[object], Dict[str, str]]:
+    """Embed many files with a progress bar; a file that cannot be read or has no face is
+    reported, not fatal.
+
+    Returns:
+        ``(embeddings (N, D) with NaN rows for failures, [FaceInfo] per file,
+        {path: reason} for every file without an embedding)``.
+    """
+    from tqdm import tqdm
+
+    from lrface.api import embed
+    from lrface.errors import ImageReadError
+
+    rows: List[np.ndarray] = []
+    infos: List[object] = []
+    failed: Dict[str, str] = {}
+    bar = tqdm(total=len(paths), desc=desc, unit="img", disable=not progress or len(paths) < 2, file=sys.stderr)
+    for s in range(0, len(paths), chunk):
+        part = list(paths[s : s + chunk])
+        try:
+            e, inf = embed(part, on_no_face="nan", return_info=True, **embed_kw)
+        except ImageReadError:  # an unreadable file in the chunk: find it, keep the others
+            e, inf = _one_by_one(part, failed, embed_kw)
+        rows.append(e)
+        infos.extend(inf)
+        for path, i in zip(part, inf):
+            if not getattr(i, "found", False) and path not in failed:
+                failed[path] = "no face found"
+        bar.update(len(part))
+    bar.close()
+    dim = rows[0].shape[1] if rows else 128
+    emb = np.concatenate(rows) if rows else np.zeros((0, dim), np.float32)
+    return emb, infos, failed
+
+
+def _one_by_one(part: Sequence[str], failed: Dict[str, str], embed_kw: Dict[str, object]):
+    from lrface.api import FaceInfo, embed
+    from lrface.errors import ImageReadError
+
+    rows, infos = [], []
+    for path in part:
+        try:
+            e, inf = embed([path], on_no_face="nan", return_info=True, **embed_kw)
+        except ImageReadError as err:
+            msg = _one_line(str(err))
+            failed[path] = msg[len(path) + 2:] if msg.startswith(f"{path}: ") else msg
+            e, inf = None, [FaceInfo(False)]
+        rows.append(e)
+        infos.extend(inf)
+    dim = next((r.shape[1] for r in rows if r is not None), 128)
+    rows = [r if r is not None else np.full((1, dim), np.nan, np.float32) for r in rows]
+    return np.concatenate(rows), infos

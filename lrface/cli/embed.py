@@ -1,8 +1,20 @@
-"""``lrface-embed INPUT... --out FILE``: unit-norm embeddings of face photos to ``.npy``/``.npz``.
+"""``lrface-embed INPUT... --out FILE``: unit-norm embeddings of faces, with an index of paths.
+
+Inputs are image files or folders (searched recursively). Each face goes to the shipped model
+that fits its size unless ``--model``/``--res`` say otherwise; every row records the model that
+ran, the measured face size and the quality score. Files without a face, or that cannot be
+read, are listed and skipped rather than failing the batch.
+
+Outputs (by suffix):
+
+* ``.npz``: ``embeddings`` (N, D) float32, ``paths``, ``models``, ``face_px``, ``quality``;
+* ``.parquet`` (needs ``pip install pyarrow``): one row per file, columns ``path``, ``model``,
+  ``face_px``, ``quality`` and ``e0..e{D-1}``;
+* ``.npy``: the embeddings only (rows in input order; NaN rows for files without a face).
 
 Example::
 
-    lrface-embed photos/*.jpg --model y1.pt --out emb.npz    # embeddings + file names
+    lrface-embed camera_crops/ --no-align --out probes.npz
 """
 from __future__ import annotations
 
@@ -13,41 +25,62 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from lrface.cli.common import ArgumentParser, check_files_exist, run_cli, setup_logging
+from lrface.cli.common import ArgumentParser, embed_files, gather_images, run_cli, setup_logging
+
+SUFFIXES = (".npz", ".parquet", ".npy")
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", help="model name or .pt path (default: the shipped student for --res)")
-    p.add_argument("--res", type=int, help="face size in px (picks the default student; HR models simulate it)")
-    p.add_argument("--no-align", action="store_true", help="inputs are already aligned crops")
+    p.add_argument("--model", help="model name or .pt path (default: the shipped model that fits each face's size)")
+    p.add_argument("--res", type=int, help="treat faces as this many px across (picks the shipped model for it)")
+    p.add_argument("--no-align", action="store_true", help="inputs are already aligned or tight face crops")
     p.add_argument("--device", default=None)
+
+
+def write_embeddings(out: Path, paths: Sequence[str], e: np.ndarray, infos: Sequence[object]) -> None:
+    """Write embeddings with their index (see the module docstring for the formats)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    models = np.array([getattr(i, "model", None) or "" for i in infos])
+    face_px = np.array([getattr(i, "face_px", np.nan) for i in infos], np.float32)
+    quality = np.array([getattr(i, "quality", np.nan) for i in infos], np.float32)
+    if out.suffix == ".npz":
+        np.savez(out, embeddings=e, paths=np.array(list(paths)), models=models, face_px=face_px, quality=quality)
+    elif out.suffix == ".parquet":
+        import pandas as pd
+
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise ValueError("--out .parquet needs pyarrow (pip install pyarrow); or use .npz") from None
+        df = pd.DataFrame({"path": list(paths), "model": models, "face_px": face_px, "quality": quality})
+        df = pd.concat([df, pd.DataFrame(e, columns=[f"e{k}" for k in range(e.shape[1])])], axis=1)
+        df.to_parquet(out, index=False)
+    else:
+        np.save(out, e)
 
 
 def _main(argv: Optional[Sequence[str]]) -> int:
     p = ArgumentParser(prog="lrface-embed", description=__doc__.split("\n\n")[0])
-    p.add_argument("inputs", nargs="+", help="image files")
-    p.add_argument("--out", required=True, help=".npy (embeddings) or .npz (embeddings + paths)")
-    p.add_argument("--flip", action="store_true", help="flip-TTA")
+    p.add_argument("inputs", nargs="+", help="image files or folders")
+    p.add_argument("--out", required=True, help="output file: .npz, .parquet or .npy")
+    p.add_argument("--flip", action="store_true", help="flip-TTA (as the calibrated thresholds assume)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_model_args(p)
     p.add_argument("-v", "--verbose", action="count", default=0)
     args = p.parse_args(argv)
     setup_logging(args.verbose)
-    check_files_exist(args.inputs)
-    if Path(args.out).suffix not in (".npy", ".npz"):
-        raise ValueError(f"--out must end in .npy or .npz, got {args.out}")
-    from lrface.api import embed
-
-    e = embed(args.inputs, model=args.model, res=args.res, align=not args.no_align, device=args.device,
-              flip=args.flip, on_no_face="nan")
-    missing = [f for f, row in zip(args.inputs, e) if np.isnan(row).any()]
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".npz":
-        np.savez(out, embeddings=e, paths=np.array(args.inputs))
-    else:
-        np.save(out, e)
-    print(f"wrote {e.shape[0]} x {e.shape[1]} embeddings to {out}"
-          + (f"; no face in {len(missing)} (NaN rows): {', '.join(missing[:5])}" if missing else ""))
+    if out.suffix not in SUFFIXES:
+        raise ValueError(f"--out must end in {', '.join(SUFFIXES)}, got {args.out}")
+    paths = gather_images(args.inputs)
+    e, infos, failed = embed_files(paths, progress=not args.quiet, model=args.model, res=args.res,
+                                   align=not args.no_align, device=args.device, flip=args.flip)
+    write_embeddings(out, paths, e, infos)
+    used = sorted({i.model for i in infos if getattr(i, "model", None)})
+    print(f"wrote {len(paths) - len(failed)} of {len(paths)} embeddings ({e.shape[1]}-D) to {out}; "
+          f"models: {', '.join(used) or '-'}")
+    for path, why in failed.items():
+        print(f"  {path}: {why}")
     return 0
 
 

@@ -77,6 +77,26 @@ class DegradeCfg:
 
 
 @dataclass(frozen=True)
+class AugmentCfg:
+    """Geometric and photometric jitter of the HR face before it is degraded (student input only).
+
+    The teacher's target stays the cached embedding of the un-jittered face, so the student
+    learns to give the same embedding to a face a little off the template, as real LR crops are
+    (landmarks found at 16 px are a pixel or more off). All draws are seeded per sample and epoch.
+    Zero everywhere (the default) is no augmentation.
+    """
+
+    shift: float = 0.0  # max translation as a fraction of the face side (0.03 = 3.4 px at 112)
+    scale: float = 0.0  # max relative scale change (0.05 = +-5%)
+    rotate: float = 0.0  # max rotation in degrees
+    gray: float = 0.0  # probability of converting to grey (IR / monochrome cameras)
+    contrast: float = 0.0  # max relative contrast/brightness change
+
+    def active(self) -> bool:
+        return any(v > 0 for v in (self.shift, self.scale, self.rotate, self.gray, self.contrast))
+
+
+@dataclass(frozen=True)
 class OptimCfg:
     optimizer: str = "sgd"  # sgd | adamw
     lr: float = 0.1
@@ -104,6 +124,7 @@ class DistillConfig:
     assistant_losses: Dict[str, Any] = field(default_factory=lambda: {"mimic": {"weight": 1.0, "kind": "cosine"}})
     data: DataCfg = field(default_factory=DataCfg)
     degrade: DegradeCfg = field(default_factory=DegradeCfg)
+    augment: AugmentCfg = field(default_factory=AugmentCfg)
     optim: OptimCfg = field(default_factory=OptimCfg)
     log_every: int = 20
     checkpoint_every: int = 200  # steps between resumable checkpoints (and at every epoch end)

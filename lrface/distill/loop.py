@@ -75,6 +75,8 @@ def train_distill(cfg: DistillConfig, out: Path, progress: bool = True, product:
     if len(train) < cfg.optim.batch_size:
         raise ValueError(f"{len(train)} training faces is fewer than one batch of {cfg.optim.batch_size}")
     pairs = val_pairs(val, cfg.data.val_pairs, seed=cfg.seed) if len(val) else None
+    if main:  # which faces were held out: threshold calibration and quality references use them
+        np.save(out / "val_indices.npy", val.indices)
 
     torch.manual_seed(cfg.seed)
     # channels-last: on CPU the small convs and BatchNorms of the compact nets train about 6x

@@ -3,11 +3,12 @@
 A run folder (``runs/<name>`` by default) receives, as the public contract says:
 ``config.yaml`` (resolved config + commit), ``metrics.csv`` (one row per logging step: every
 loss term, lr, samples/s; validation rows at each epoch end), ``last.pt`` (resumable),
-``overlap.json`` (what the identity-overlap guard excluded), and the product
+``overlap.json`` (what the identity-overlap guard excluded), ``val_indices.npy`` (the
+held-out validation faces, as face-pack indices), and the product
 ``student.pt`` (+ ``assistant.pt``) with its ``MANIFEST.yaml`` entry beside it.
 
 Determinism: every random choice is a function of ``(seed, epoch, sample index)`` or
-``(seed, epoch, step)``: the epoch's sample order, each sample's flip and degradation preset,
+``(seed, epoch, step)``: the epoch's sample order, each sample's flip, augmentation and degradation preset,
 the degradation's own draws (:func:`lrface.face.degrade.degrade` is seeded per sample), and
 torch's generator, reseeded at every step for dropout and memory-bank sampling. A run killed
 at any point and started again with the same command resumes from ``last.pt`` and ends with
@@ -142,14 +143,48 @@ def epoch_plan(cfg: DistillConfig, train: PackedFaces, epoch: int, n_pack: int) 
     return order, flips, preset_id
 
 
+def augment(cfg: DistillConfig, hr: np.ndarray, idx: np.ndarray, epoch: int) -> np.ndarray:
+    """``cfg.augment`` applied to HR faces ``(N, H, W, 3) uint8``; a draw per (seed, epoch, index)."""
+    a = cfg.augment
+    if not a.active():
+        return hr
+    import cv2  # imported here: the rest of the trainer does not need OpenCV
+
+    out = np.empty_like(hr)
+    h, w = hr.shape[1:3]
+    for k, i in enumerate(idx):
+        # 6 uniform draws per sample, in a fixed order, so each knob is reproducible on its own
+        u = _rng(cfg.seed, epoch, 3, int(i)).random(6) * 2 - 1
+        img = hr[k]
+        if a.shift or a.scale or a.rotate:
+            m = cv2.getRotationMatrix2D((w / 2 - 0.5, h / 2 - 0.5), a.rotate * u[0], 1.0 + a.scale * u[1])
+            m[0, 2] += a.shift * w * u[2]
+            m[1, 2] += a.shift * h * u[3]
+            img = cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+        if a.contrast:
+            c = 1.0 + a.contrast * u[4]
+            b = 127.5 * a.contrast * u[5]
+            img = np.clip((img.astype(np.float32) - 127.5) * c + 127.5 + b, 0, 255).astype(np.uint8)
+        if a.gray and (u[5] + 1) / 2 < a.gray:
+            g = img.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+            img = np.repeat(np.clip(g + 0.5, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+        out[k] = img
+    return out
+
+
 def make_batch(cfg: DistillConfig, pack: PackedFaces, idx: np.ndarray, flips: np.ndarray, preset_id: np.ndarray,
                epoch: int) -> Tuple[np.ndarray, np.ndarray]:
-    """HR faces (flipped where drawn) and their LR versions at ``cfg.res`` (preset per sample)."""
+    """HR faces (flipped where drawn, then ``cfg.augment``) and their LR versions at ``cfg.res``.
+
+    The LR versions use a degradation preset drawn per sample. The teacher's targets are the
+    cached embeddings of the un-augmented faces.
+    """
     idx = np.sort(idx)  # sorted reads from the memmap; the order inside a batch does not matter
     hr, _ = pack.batch(idx)
     f = flips[idx]
     if f.any():
         hr[f] = hr[f][:, :, ::-1]
+    hr = augment(cfg, np.ascontiguousarray(hr), idx, epoch)
     if cfg.res >= hr.shape[1]:  # an HR model (lrface-train teacher): no LR version
         return hr, hr
     lr = np.empty((len(idx), cfg.res, cfg.res, 3), np.uint8)

@@ -37,6 +37,7 @@ passes ``trust=True`` (pickle can execute code; an unverified file may not be wh
 """
 from __future__ import annotations
 
+import copy
 import difflib
 import fnmatch
 import hashlib
@@ -117,16 +118,33 @@ class WeightsEntry:
         return dict(self.meta.get("degradation") or {})
 
 
+_PARSED: Dict[str, Tuple[Tuple[int, int], Dict[str, Any]]] = {}
+
+
+def _parse_manifest(path: Path) -> Dict[str, Any]:
+    """The parsed YAML of a manifest, re-read only when the file's mtime or size changed
+    (``embed()`` consults the manifests on every call; parsing them each time cost ~0.2 s)."""
+    st = path.stat()
+    stamp = (st.st_mtime_ns, st.st_size)
+    hit = _PARSED.get(str(path))
+    if hit is not None and hit[0] == stamp:
+        return copy.deepcopy(hit[1])
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C parser when libyaml is there
+    try:
+        data = yaml.load(path.read_text(), Loader=loader) or {}
+    except yaml.YAMLError as e:
+        raise WeightsError(f"{path} is not valid YAML: {e}") from None
+    _PARSED[str(path)] = (stamp, data)
+    return copy.deepcopy(data)
+
+
 def read_manifest(folder: PathLike) -> Dict[str, WeightsEntry]:
     """Entries of ``folder/MANIFEST.yaml`` (empty when the file does not exist)."""
     folder = Path(folder)
     path = folder / MANIFEST_NAME
     if not path.is_file():
         return {}
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise WeightsError(f"{path} is not valid YAML: {e}") from None
+    data = _parse_manifest(path)
     out: Dict[str, WeightsEntry] = {}
     for name, m in (data.get("models") or {}).items():
         if not isinstance(m, dict) or "file" not in m or "arch" not in m:

@@ -200,7 +200,7 @@ def default_for_res(res: Optional[int]) -> WeightsEntry:
             f"no default model for res={res}: none in {where} declares it (models with weights: {have}). "
             "Pass a model name or a .pt path, or convert a teacher with lrface-convert."
         )
-    return picked[0]
+    return picked[-1]  # manifests are read package first, then $LRFACE_WEIGHTS: the user's wins
 
 
 def list_models(pattern: str = "*", pretrained: bool = False) -> List[str]:

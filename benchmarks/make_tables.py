@@ -209,13 +209,17 @@ def zoo() -> str:
     naive = {m: {x["res"]: x for x in _rows(RESULTS / f"lfw_naive_{m}" / "results.json")} for m in ("lr-lr", "hr-lr")}
     teacher = {x["model"]: x for x in _rows(RESULTS / "lfw_teacher" / "results.json")}
     y1 = next((v for k, v in teacher.items() if "y1" in k), None)
+    from lrface.models.weights import load_model
+
     body = []
     for r in rows:
         hr = r["res"] >= 112
+        # parameters of the shipped weights themselves (not buffers such as BN statistics)
+        params = sum(p.numel() for p in load_model(r["model"]).parameters()) / 1e6
         a, b = naive["lr-lr"].get(r["res"], {}), naive["hr-lr"].get(r["res"], {})
         if hr and y1 is not None:
             a = y1
-        body.append([f"`{r['model']}`", "112 (HR)" if hr else r["res"], f"{r['params_M']:.3f}",
+        body.append([f"`{r['model']}`", "112 (HR)" if hr else r["res"], f"{params:.3f}",
                      _pct(r["lr_lr_accuracy"], r["lr_lr_accuracy_std"]), _pct(a.get("accuracy"), a.get("accuracy_std")),
                      "" if hr else _pct(r.get("hr_lr_accuracy"), r.get("hr_lr_accuracy_std")),
                      "" if hr else _pct(b.get("accuracy"), b.get("accuracy_std")),

@@ -98,7 +98,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from lrface.distill.config import DistillConfig
     from lrface.distill.loop import train_distill
     from lrface.eval.calibrate import far_thresholds
-    from lrface.models.weights import PACKAGE_WEIGHTS, read_manifest, sha256_file, write_manifest_entry
+    from lrface.models.weights import PACKAGE_WEIGHTS, load_model, read_manifest, sha256_file, write_manifest_entry
     from lrface.models.zoo import HR_RES
     from lrface.provenance import provenance
 
@@ -139,8 +139,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         last = m.dropna(subset=["val_auc"]).iloc[-1]
         run_entry = next(iter(read_manifest(run_dir).values()))
         row = {"model": name, "res": HR_RES if is_hr else cfg.res, "arch": cfg.student_arch,
-               "params_M": round(sum(int(np.prod(v.shape)) for v in __import__("torch").load(
-                   weights, weights_only=True).values() if v.dtype.is_floating_point) / 1e6, 4),
+               "params_M": round(sum(p.numel() for p in load_model(weights).parameters()) / 1e6, 4),
                "epochs": cfg.optim.epochs, "losses": json.dumps(cfg.losses, sort_keys=True),
                "val_auc": float(last["val_auc"]), "val_faces": int(len(val["labels"])),
                "thresholds": thresholds, "thresholds_hr": thresholds_hr, "quality_ref": quality_ref,

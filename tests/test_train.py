@@ -62,6 +62,11 @@ def test_smoke_run_writes_the_contract_folder(tmp_path, monkeypatch):
     assert student.input_size == (16, 16) and student.weights.meta["provenance"]["overlap_guard"] == "disabled"
     e = lrface.embed(torch.zeros(1, 16, 16, 3, dtype=torch.uint8).numpy(), model=out / "student.pt", align=False)
     assert e.shape == (1, 128)
+    assert (out / "val_indices.npy").is_file()
+    # The same command after the run ended changes nothing: no re-export, no new provenance.
+    before = {n: (out / n).read_bytes() for n in ("config.yaml", "MANIFEST.yaml", "student.pt")}
+    assert train_main(args) == 0
+    assert {n: (out / n).read_bytes() for n in before} == before
 
 
 def test_sigkill_then_rerun_gives_the_same_weights(tmp_path):

@@ -6,7 +6,7 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import numpy as np
 import torch
@@ -57,6 +57,10 @@ def train_distill(cfg: DistillConfig, out: Path, progress: bool = True, product:
         torch.set_num_threads(cfg.threads)
     out.mkdir(parents=True, exist_ok=True)
     cfg_text = dump_config(cfg)  # what must match for a resume
+    finished = _finished(out, cfg_text, product)
+    if finished is not None:  # the same command again after the run ended: nothing to redo
+        log.info("%s already finished (done.json); its products and provenance are kept", out)
+        return finished
     if main:
         (out / "config.yaml").write_text(dump_config(cfg, {"provenance": provenance()}))
 
@@ -204,6 +208,19 @@ def train_distill(cfg: DistillConfig, out: Path, progress: bool = True, product:
     if not main:
         return out / f"{product}.pt"
     return _export(cfg, out, student, assistant, teacher_sha, report, metrics, product)
+
+
+def _finished(out: Path, cfg_text: str, product: str) -> Optional[Path]:
+    """The product of a run in ``out`` that already ended with this config, else ``None``.
+
+    Rerunning a finished run must not re-export it: that would stamp the products with the
+    commit and date of the rerun instead of those of the training.
+    """
+    done, ckpt, path = out / "done.json", out / "last.pt", out / f"{product}.pt"
+    if not (done.is_file() and ckpt.is_file() and path.is_file()):
+        return None
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    return path if state.get("config") == cfg_text else None
 
 
 def _init_student(cfg: DistillConfig, device: str) -> torch.nn.Module:

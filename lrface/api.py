@@ -167,16 +167,16 @@ def _find_face(img: np.ndarray) -> Tuple[Optional[np.ndarray], float, float]:
     if max(img.shape[:2]) <= TIGHT_CROP_MAX:
         # A face that fills an image this small is a camera crop; the detector, run on it
         # enlarged 4x, finds it but places the landmarks worse than the crop already is
-        # (measured on the demo's 12-16 px crops: a 16 px crop read as 14 px, score 0.31
-        # instead of 0.51 against the ID photo).
+        # (on the demo's 12-16 px crops, detection lowered the genuine scores).
         return img, float(min(img.shape[:2])), 0.0
     got = detect_and_align(img, size=(112, 112), pad_retry=DEFAULT_PAD_RETRY)
     if got is not None:
         px = face_size(got.face.landmarks)
         if px >= REFINE_BELOW:
             return got.image, px, 1.0
-        # O-Net's landmarks on a face this small are off by a pixel or more (a 14 px face
-        # measures 17): detect again on the photo enlarged 2x, where they are placed better.
+        # O-Net's landmarks on a face this small are off by a pixel or more (tests/test_zoo.py
+        # checks the measured size of 10 and 14 px faces): detect again on the photo enlarged
+        # 2x, where they are placed better.
         first = (got.image, px, 1.0)
     else:
         first = None

@@ -57,11 +57,14 @@ def method_config(spec: Dict[str, Any], name: str, folder: Path) -> Dict[str, An
     return cfg
 
 
-def evaluate(student: Path, teacher: str, res: int, cache: Path) -> Dict[str, Any]:
+def evaluate(student: Path, hr_model: Optional[str], res: int, cache: Path) -> Dict[str, Any]:
+    """LFW View 2 ``lr-lr`` at ``res`` and, when ``hr_model`` is given, ``hr-lr`` with that
+    model embedding the 112 px side (flip-TTA both)."""
     from lrface.bench import run
 
     out: Dict[str, Any] = {}
-    for mode, hr in (("lr-lr", None), ("hr-lr", teacher)):
+    modes = [("lr-lr", None)] + ([("hr-lr", str(hr_model))] if hr_model is not None else [])
+    for mode, hr in modes:
         row = run("lfw", [res], [str(student)], mode=mode, flip=True, cache_dir=cache, hr_model=hr)[0]
         key = mode.replace("-", "_")
         out.update({f"{key}_accuracy": row["accuracy"], f"{key}_accuracy_std": row["accuracy_std"],

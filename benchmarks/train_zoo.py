@@ -41,7 +41,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from method_table import merge  # noqa: E402  (same deep-merge rules as the method table)
+from method_table import evaluate, merge  # noqa: E402  (the method table's merge rules and LFW evaluation)
 
 
 def model_config(spec: Dict[str, Any], name: str, folder: Path) -> Dict[str, Any]:
@@ -66,19 +66,6 @@ def val_embeddings(model_path: Path, cfg: Any, run_dir: Path, res: Optional[int]
     m = inference_copy(load_model(model_path))
     e = (run_batches(m, faces) + run_batches(m, np.ascontiguousarray(faces[:, :, ::-1]))) / 2
     return {"emb": e.astype(np.float64), "labels": labels}
-
-
-def lfw(model_path: Path, res: int, hr_model: Optional[Path], cache: Path) -> Dict[str, Any]:
-    from lrface.bench import run
-
-    out: Dict[str, Any] = {}
-    modes = [("lr-lr", None)] + ([("hr-lr", str(hr_model))] if hr_model is not None else [])
-    for mode, hr in modes:
-        row = run("lfw", [res], [str(model_path)], mode=mode, flip=True, cache_dir=cache, hr_model=hr)[0]
-        key = mode.replace("-", "_")
-        out.update({f"{key}_accuracy": row["accuracy"], f"{key}_accuracy_std": row["accuracy_std"],
-                    f"{key}_tar_at_far_1e-3": row["tar_at_far_1e-3"], f"{key}_auc": row["auc"]})
-    return out
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -134,7 +121,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 raise SystemExit(f"error: {name} and {hr_name} hold out different validation faces (same data and seed needed)")
             thresholds_hr = far_thresholds(hr_val["emb"], val["emb"], val["labels"])
         quality_ref = float(np.median(np.linalg.norm(val["emb"], axis=1)))
-        figures = lfw(weights, cfg.res if not is_hr else HR_RES, None if is_hr else hr_path, cache)
+        figures = evaluate(weights, None if is_hr else hr_path, cfg.res if not is_hr else HR_RES, cache)
         m = pd.read_csv(run_dir / "metrics.csv")
         last = m.dropna(subset=["val_auc"]).iloc[-1]
         run_entry = next(iter(read_manifest(run_dir).values()))

@@ -158,28 +158,40 @@ def capacity_16() -> str:
     return _method_table(RESULTS / "method_table_capacity16.json")
 
 
-def _method_table(path: Path) -> str:
+def _method_table(path: Path, order: Sequence[str] = ()) -> str:
     rows = _rows(path)
+    if order:  # rows in reading order (the file keeps the order they were run in)
+        rank = {m: k for k, m in enumerate(order)}
+        rows = sorted(rows, key=lambda r: rank.get(r["method"], len(rank)))
     res = rows[0]["res"]
+    sizes = all("train_faces" in r for r in rows)  # recorded since session 4
+    cos = all("train_cos" in r and "val_cos" in r for r in rows)
     body = []
     for r in rows:
-        body.append([r["method"], r["epochs"], _pct(r["lr_lr_accuracy"], r["lr_lr_accuracy_std"]),
-                     _pct(r["hr_lr_accuracy"], r["hr_lr_accuracy_std"]), _pct(r.get("lr_lr_tar_at_far_1e-3")),
-                     _pct(r.get("val_auc")), f"{r['train_seconds']:.0f}", r.get("samples_per_s", ""), r["machine"]])
+        body.append([r["method"]] + ([f"{r['train_identities']:,}", f"{r['train_faces']:,}"] if sizes else [])
+                    + [r["epochs"], _pct(r["lr_lr_accuracy"], r["lr_lr_accuracy_std"]),
+                       _pct(r["hr_lr_accuracy"], r["hr_lr_accuracy_std"]), _pct(r.get("lr_lr_tar_at_far_1e-3")),
+                       _pct(r.get("val_auc"))]
+                    + ([f"{r['train_cos']:.3f}", f"{r['val_cos']:.3f}"] if cos else [])
+                    + [f"{r['train_seconds']:.0f}", r.get("samples_per_s", ""), r["machine"]])
     naive = RESULTS / "lfw_naive_lr-lr" / "results.json"
     naive_hr = RESULTS / "lfw_naive_hr-lr" / "results.json"
     if naive.is_file():
         a = {x["res"]: x for x in _rows(naive)}.get(res)
         b = {x["res"]: x for x in _rows(naive_hr)}.get(res, {}) if naive_hr.is_file() else {}
         if a:
-            body.append(["naive baseline (y1 teacher on upsampled LR)", "", _pct(a["accuracy"], a["accuracy_std"]),
-                         _pct(b.get("accuracy"), b.get("accuracy_std")), _pct(a.get("tar_at_far_1e-3")), "", "", "",
-                         ""])
+            body.append(["naive baseline (y1 teacher on upsampled LR)"] + ["", ""] * sizes
+                        + ["", _pct(a["accuracy"], a["accuracy_std"]), _pct(b.get("accuracy"), b.get("accuracy_std")),
+                           _pct(a.get("tar_at_far_1e-3")), ""] + ["", ""] * cos + ["", "", ""])
     r0 = rows[0]
-    head = ["method", "epochs", f"LFW lr-lr {res} px (%)", "LFW hr-lr, teacher at 112 (%)", "lr-lr TAR@FAR=1e-3 (%)",
-            "validation AUC (selection, %)", "train wall time (s)", "samples/s", "machine"]
+    head = (["method"] + ["training identities", "training faces"] * sizes
+            + ["epochs", f"LFW lr-lr {res} px (%)", "LFW hr-lr, teacher at 112 (%)", "lr-lr TAR@FAR=1e-3 (%)",
+               "validation AUC (selection, %)"] + ["train cos to teacher", "val cos to teacher"] * cos + [
+            "train wall time (s)", "samples/s", "machine"])
     cmds = sorted({x.get("command", "") for x in rows})
-    return (_md(head, body) + f"\nStudent `{r0['student']}`, same data and seed; the budget is the epochs column. "
+    same = "same seed; training data and budget in the columns" if sizes else \
+        "same data and seed; the budget is the epochs column"
+    return (_md(head, body) + f"\nStudent `{r0['student']}`, {same}. "
             f"Source: `{path.relative_to(ROOT)}` (commits "
             f"{', '.join(sorted({x['commit'] + (' with uncommitted changes' if x.get('dirty') else '') for x in rows}))}); "
             f"command: {'; '.join(f'`{c}`' for c in cmds)}\n")
@@ -200,6 +212,14 @@ def train_speed() -> str:
 
 def augment_16() -> str:
     return _method_table(RESULTS / "method_table_augment16.json")
+
+
+def scaling_16() -> str:
+    return _method_table(RESULTS / "method_table_scaling16.json", order=["ids25", "ids50", "full12", "long36", "pins"])
+
+
+def views_16() -> str:
+    return _method_table(RESULTS / "method_table_views16.json")
 
 
 def zoo() -> str:
@@ -329,6 +349,8 @@ TABLES: Dict[str, Callable[[], str]] = {
     "recipe_8": recipe_8,
     "train_speed": train_speed,
     "augment_16": augment_16,
+    "scaling_16": scaling_16,
+    "views_16": views_16,
     "zoo": zoo,
     "speed_shipped": speed_shipped,
     "quality_16": quality_16,

@@ -72,6 +72,29 @@ def evaluate(student: Path, hr_model: Optional[str], res: int, cache: Path) -> D
     return out
 
 
+def _run_sizes(run_dir: Path) -> Dict[str, Any]:
+    """Training faces and identities of a run (its run.json), {} when it has none; with a
+    cosine mimic loss also the mean student-teacher cosine on the training batches of the
+    last epoch (``train_cos``) beside the validation one (``val_cos``): their gap shows
+    over-fitting."""
+    path = run_dir / "run.json"
+    if not path.is_file():
+        return {}
+    info = json.loads(path.read_text())
+    out: Dict[str, Any] = {k: int(info[k]) for k in ("train_faces", "train_identities") if k in info}
+    import pandas as pd
+    from lrface.config import read_yaml
+
+    m = pd.read_csv(run_dir / "metrics.csv")
+    if "val_cos" in m and m["val_cos"].notna().any():
+        out["val_cos"] = round(float(m["val_cos"].dropna().iloc[-1]), 4)
+    mimic = (read_yaml(run_dir / "config.yaml").get("losses") or {}).get("mimic") or {}
+    if "s/mimic/cosine" in m and mimic.get("kind") == "cosine":
+        last = m[(m["s/mimic/cosine"].notna()) & (m["epoch"] > m["epoch"].max() - 1)]
+        out["train_cos"] = round(1.0 - float(last["s/mimic/cosine"].mean()) / float(mimic.get("weight", 1.0)), 4)
+    return out
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--methods", default=str(ROOT / "benchmarks" / "configs" / "methods16.yaml"))
@@ -101,6 +124,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if name not in spec["methods"]:
             raise SystemExit(f"error: unknown method {name!r}; known: {', '.join(spec['methods'])}")
         if name in done:
+            row = next(r for r in rows if r["method"] == name)
+            if "train_cos" not in row and _run_sizes(runs / name):  # rows written before these were recorded
+                row.update(_run_sizes(runs / name))
+                out.write_text(json.dumps(rows, indent=2) + "\n")
             print(f"{name}: done (kept)")
             continue
         cfg = from_dict(DistillConfig, method_config(spec, name, mpath.parent), where=f"{stem}:{name}")
@@ -120,7 +147,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                "val_acc": float(val["val_acc"]) if val is not None else None,
                "val_hr_auc": float(val["val_hr_auc"]) if val is not None else None,
                "train_seconds": round(wall, 1), "samples_per_s": round(float(sps.median()), 1) if len(sps) else None,
-               "machine": args.machine, "run": str(run_dir),
+               "machine": args.machine, "run": str(run_dir), **_run_sizes(run_dir),
                **evaluate(student, cfg.teacher.weights, cfg.res, cache), **provenance()}
         rows.append(row)
         out.parent.mkdir(parents=True, exist_ok=True)

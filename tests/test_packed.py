@@ -80,3 +80,30 @@ def test_centroids_use_flip_sum_and_skip_unlabelled():
     emb[2] = [[5, 5], [5, 5]]
     ids, c = centroids(emb, np.array([0, 0, -1]))
     assert list(ids) == [0] and np.allclose(c[0], [2 ** -0.5, 2 ** -0.5])
+
+
+def test_a_train_only_root_leaves_the_validation_split_of_the_others_unchanged(tmp_path):
+    _folder(tmp_path / "a", [f"p{i}" for i in range(12)], 2, 32)
+    _folder(tmp_path / "extra", ["q0", "q1", "q2"], 3, 32, seed=1)
+    one = pack_folders([RootSpec(str(tmp_path / "a"))], tmp_path / "cache", progress=False)
+    both = pack_folders([RootSpec(str(tmp_path / "a")), RootSpec(str(tmp_path / "extra"))], tmp_path / "cache",
+                        progress=False)
+    _, va1 = one.split_identities(0.25, seed=5)
+    _, va2 = both.split_identities(0.25, seed=5, train_only=["extra"])
+    assert [one.identities[i] for i in sorted(set(va1.identity_of()))] == \
+        [both.identities[i] for i in sorted(set(va2.identity_of()))]
+    assert not any(both.identities[i].startswith("extra/") for i in va2.identity_of())
+    _, va3 = both.split_identities(0.25, seed=5)  # without train_only the extra root takes part
+    assert len(set(va3.identity_of())) == 4
+
+
+def test_sample_identities_keeps_whole_identities():
+    labels = np.repeat(np.arange(20), 3)
+    ds = PackedFaces.from_arrays(np.zeros((60, 112, 112, 3), np.uint8), labels, [str(i) for i in range(20)])
+    half = ds.sample_identities(0.5, seed=1)
+    ids, counts = np.unique(half.identity_of(), return_counts=True)
+    assert len(ids) == 10 and set(counts) == {3}
+    assert np.array_equal(half.indices, ds.sample_identities(0.5, seed=1).indices)
+    assert ds.sample_identities(1.0) is ds
+    with pytest.raises(ValueError, match="fraction"):
+        ds.sample_identities(0.0)

@@ -120,17 +120,37 @@ class PackedFaces:
         return PackedFaces(self.images, self.labels, self.identities, self.relpaths, self.indices[np.asarray(keep, bool)],
                            self.key, self.content_key)
 
-    def split_identities(self, fraction: float, seed: int = 0) -> Tuple["PackedFaces", "PackedFaces"]:
+    def split_identities(self, fraction: float, seed: int = 0,
+                         train_only: Sequence[str] = ()) -> Tuple["PackedFaces", "PackedFaces"]:
         """(train, validation) views with disjoint identities: a seeded ``fraction`` of the
-        labelled identities that have at least 2 faces goes to validation."""
+        labelled identities that have at least 2 faces goes to validation. Identities of the
+        roots named in ``train_only`` never do, so adding such a root keeps the split of the
+        others unchanged (labels of earlier roots do not move when a root is appended)."""
         lab = self.identity_of()
         ids, counts = np.unique(lab[lab >= 0], return_counts=True)
         eligible = ids[counts >= 2]
+        if train_only:
+            prefixes = tuple(f"{p}/" for p in train_only)
+            eligible = np.array([i for i in eligible if not self.identities[i].startswith(prefixes)], np.int64)
         rng = np.random.default_rng(seed)
         n_val = int(round(fraction * len(eligible)))
         val_ids = rng.choice(eligible, size=n_val, replace=False) if n_val else np.empty(0, np.int64)
         is_val = np.isin(lab, val_ids)
         return self.subset(~is_val), self.subset(is_val)
+
+    def sample_identities(self, fraction: float, seed: int = 0) -> "PackedFaces":
+        """A seeded ``fraction`` of this view's identities with all their faces (unlabelled faces
+        are kept with the same probability): for data-scaling experiments."""
+        if not 0.0 < fraction <= 1.0:
+            raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+        if fraction == 1.0:
+            return self
+        lab = self.identity_of()
+        rng = np.random.default_rng(seed)
+        ids = np.unique(lab[lab >= 0])
+        keep_ids = rng.choice(ids, size=max(1, int(round(fraction * len(ids)))), replace=False)
+        keep = np.isin(lab, keep_ids) | ((lab < 0) & (rng.random(len(lab)) < fraction))
+        return self.subset(keep)
 
 
 def content_hash(images: np.ndarray, chunk: int = 2048) -> str:

@@ -18,6 +18,9 @@ class RootCfg:
     path: str
     name: Optional[str] = None
     labelled: bool = True
+    # False: none of this root's identities is held out for validation, so appending the root
+    # to a config keeps the validation split (and val scores) of the others comparable.
+    val: bool = True
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,9 @@ class DataCfg:
     exclude: ExcludeCfg = field(default_factory=ExcludeCfg)
     cache_dir: Optional[str] = None  # default $LRFACE_CACHE or ~/.cache/lrface
     flip: bool = True  # random horizontal flip (the teacher cache holds both views)
+    # Keep a seeded fraction of the training identities (after the validation split, which
+    # stays the same): data-scaling experiments (benchmarks/configs/scaling16.yaml).
+    train_fraction: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -97,6 +103,27 @@ class AugmentCfg:
 
 
 @dataclass(frozen=True)
+class ViewsCfg:
+    """Extra teacher views, consistent between teacher and student (see :mod:`lrface.distill.views`).
+
+    ``count`` jittered copies of every training face (each fixed per face and view, keyed by
+    the face's content) are embedded by the teacher once, into the cache, and the student
+    trains on them degraded, with the teacher's embedding of the same jittered face as target.
+    Every training sample draws one of the 2 + ``count`` cached views uniformly (face, mirror,
+    jittered ones). Cost: ``count`` more teacher forwards per face, once. 0 (the default): off.
+    """
+
+    count: int = 0
+    shift: float = 0.04
+    scale: float = 0.06
+    rotate: float = 6.0
+    contrast: float = 0.2
+    gray: float = 0.1
+    mirror: float = 0.5  # probability that a jittered view starts from the mirrored face
+    seed: int = 0  # not the run's seed: runs with other seeds share the cached views
+
+
+@dataclass(frozen=True)
 class OptimCfg:
     optimizer: str = "sgd"  # sgd | adamw
     lr: float = 0.1
@@ -125,6 +152,7 @@ class DistillConfig:
     data: DataCfg = field(default_factory=DataCfg)
     degrade: DegradeCfg = field(default_factory=DegradeCfg)
     augment: AugmentCfg = field(default_factory=AugmentCfg)
+    views: ViewsCfg = field(default_factory=ViewsCfg)
     optim: OptimCfg = field(default_factory=OptimCfg)
     log_every: int = 20
     checkpoint_every: int = 200  # steps between resumable checkpoints (and at every epoch end)

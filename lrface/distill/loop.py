@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from lrface.config import dump_config
+from lrface.data.packed import RootSpec
 from lrface.distill.cache import TeacherCache
 from lrface.distill.config import DistillConfig
 from lrface.distill.losses import build_losses
@@ -72,10 +73,14 @@ def train_distill(cfg: DistillConfig, out: Path, progress: bool = True, product:
     if cfg.teacher is not None:
         teacher, teacher_sha = load_teacher(cfg, device)
         cache = TeacherCache.build(teacher, teacher_sha, pack, cache_dir(cfg), taps=cfg.teacher_taps or None,
-                                   progress=progress and main)
+                                   progress=progress and main, views=cfg.views)
+    elif cfg.views.count:
+        raise ValueError("views.count > 0 needs a teacher (the views are the teacher's targets)")
     data, report = overlap_guard(cfg, pack, cache, teacher, teacher_sha, out if main else None)
     _barrier(world, when=main)
-    train, val = data.split_identities(cfg.data.val_fraction, seed=cfg.seed)
+    train_only = [RootSpec(r.path, r.name).prefix for r in cfg.data.roots if not r.val]
+    train, val = data.split_identities(cfg.data.val_fraction, seed=cfg.seed, train_only=train_only)
+    train = train.sample_identities(cfg.data.train_fraction, seed=cfg.seed + 1)
     if len(train) < cfg.optim.batch_size:
         raise ValueError(f"{len(train)} training faces is fewer than one batch of {cfg.optim.batch_size}")
     pairs = val_pairs(val, cfg.data.val_pairs, seed=cfg.seed) if len(val) else None
@@ -90,7 +95,7 @@ def train_distill(cfg: DistillConfig, out: Path, progress: bool = True, product:
                  if cfg.assistant else None)
     lab = train.identity_of()
     if cache is not None:
-        ids, cent = centroids(np.asarray(cache.emb[train.indices]), lab)
+        ids, cent = centroids(np.asarray(cache.emb[train.indices, :2]), lab)  # face + mirror
     else:  # identity training (lrface-train teacher): no teacher, no centroids
         ids, cent = np.unique(lab[lab >= 0]), None
     # Re-label the kept identities 0..K-1 so identity heads and centroids share one index.
@@ -148,10 +153,10 @@ def train_distill(cfg: DistillConfig, out: Path, progress: bool = True, product:
         epoch, k = divmod(step, spe)
         if epoch != plan_epoch:
             plan_epoch, plan = epoch, epoch_plan(cfg, train, epoch, len(pack.images))
-        order, flips, preset_id = plan
+        order, views, preset_id = plan
         batch = order[k * cfg.optim.batch_size:(k + 1) * cfg.optim.batch_size]
         mine = np.sort(batch)[rank::world]
-        hr, lr = make_batch(cfg, pack, mine, flips, preset_id, epoch)
+        hr, lr = make_batch(cfg, pack, mine, views, preset_id, epoch, digests=cache.digests if cache else None)
         idx = np.sort(mine)
         torch.manual_seed(hash((cfg.seed, epoch, k)) & 0x7FFFFFFF)
         x_lr = model_input(lr, student, channels_last=True).to(device)
@@ -161,8 +166,8 @@ def train_distill(cfg: DistillConfig, out: Path, progress: bool = True, product:
         elif cfg.live_teacher:  # the cost the cache saves: the teacher on every batch
             t_emb, t_taps = live_teacher(teacher_fast, hr, cfg.teacher_taps, device)
         else:
-            t_emb = cache.embeddings(idx, flips[idx]).to(device)
-            t_taps = {n: cache.tap(n, idx, flips[idx]).to(device) for n in (cfg.teacher_taps or {})}
+            t_emb = cache.embeddings(idx, views[idx]).to(device)
+            t_taps = {n: cache.tap(n, idx, views[idx]).to(device) for n in (cfg.teacher_taps or {})}
         raw = pack.labels[idx]
         labels = torch.from_numpy(np.where(raw >= 0, remap[np.maximum(raw, 0)], -1)).to(device)
         index = torch.from_numpy(idx).to(device)

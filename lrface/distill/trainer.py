@@ -8,7 +8,8 @@ held-out validation faces, as face-pack indices), and the product
 ``student.pt`` (+ ``assistant.pt``) with its ``MANIFEST.yaml`` entry beside it.
 
 Determinism: every random choice is a function of ``(seed, epoch, sample index)`` or
-``(seed, epoch, step)``: the epoch's sample order, each sample's flip, augmentation and degradation preset,
+``(seed, epoch, step)``: the epoch's sample order, each sample's view (flip or cached jittered view),
+augmentation and degradation preset,
 the degradation's own draws (:func:`lrface.face.degrade.degrade` is seeded per sample), and
 torch's generator, reseeded at every step for dropout and memory-bank sampling. A run killed
 at any point and started again with the same command resumes from ``last.pt`` and ends with
@@ -31,6 +32,7 @@ from lrface.data.packed import PackedFaces, RootSpec, pack_folders
 from lrface.distill.cache import TeacherCache
 from lrface.distill.config import DistillConfig
 from lrface.distill.overlap import OverlapReport, centroids, find_overlap
+from lrface.distill.views import FIRST_JITTERED, MIRROR, jitter, render_views
 from lrface.errors import LrfaceError
 from lrface.face.degrade import degrade
 from lrface.models.base import FaceModel, create_model
@@ -107,8 +109,8 @@ def overlap_guard(cfg: DistillConfig, pack: PackedFaces, cache: Optional[Teacher
     else:
         eval_pack = pack_folders([RootSpec(str(root), name="lfw")], cache_dir(cfg))
         eval_cache = TeacherCache.build(teacher, teacher_sha, eval_pack, cache_dir(cfg))
-        e_ids, e_c = centroids(np.asarray(eval_cache.emb), eval_pack.labels)
-        t_ids, t_c = centroids(np.asarray(cache.emb), lab)
+        e_ids, e_c = centroids(np.asarray(eval_cache.emb[:, :2]), eval_pack.labels)
+        t_ids, t_c = centroids(np.asarray(cache.emb[:, :2]), lab)  # face + mirror, not jittered views
         eval_identities = [eval_pack.identities[i] for i in e_ids]
     names = [pack.identities[i] for i in t_ids]
     excluded, report = find_overlap(names, t_c, eval_identities, e_c, ex.centroid_threshold,
@@ -132,15 +134,27 @@ def _rng(*key: int) -> np.random.Generator:
 
 
 def epoch_plan(cfg: DistillConfig, train: PackedFaces, epoch: int, n_pack: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(sample order as pack indices, flip per pack index, preset id per pack index)."""
+    """(sample order as pack indices, cached view per pack index, preset id per pack index).
+
+    Views (:mod:`lrface.distill.views`): 0 the face, 1 its mirror (``data.flip``), 2.. the
+    consistent jittered views of ``cfg.views``; drawn uniformly among those in use.
+    """
     order = train.indices[_rng(cfg.seed, epoch, 0).permutation(len(train))]
-    flips = (_rng(cfg.seed, epoch, 1).random(n_pack) < 0.5) if cfg.data.flip else np.zeros(n_pack, bool)
+    if cfg.views.count < 0:
+        raise ValueError(f"views.count must be >= 0, got {cfg.views.count}")
+    if cfg.views.count == 0:  # the draw of runs made before views existed, unchanged
+        flips = (_rng(cfg.seed, epoch, 1).random(n_pack) < 0.5) if cfg.data.flip else np.zeros(n_pack, bool)
+        views = flips.astype(np.int64)
+    else:
+        jittered = np.arange(FIRST_JITTERED, FIRST_JITTERED + cfg.views.count)
+        choices = np.r_[0, MIRROR, jittered] if cfg.data.flip else np.r_[0, jittered]
+        views = choices[_rng(cfg.seed, epoch, 1).integers(0, len(choices), n_pack)]
     presets = cfg.degrade.presets
     p = np.asarray(cfg.degrade.probs if cfg.degrade.probs else [1.0] * len(presets), float)
     if len(p) != len(presets) or (p < 0).any() or p.sum() <= 0:
         raise ValueError(f"degrade.probs must be {len(presets)} non-negative weights, got {cfg.degrade.probs}")
     preset_id = _rng(cfg.seed, epoch, 2).choice(len(presets), size=n_pack, p=p / p.sum())
-    return order, flips, preset_id
+    return order, views, preset_id
 
 
 def augment(cfg: DistillConfig, hr: np.ndarray, idx: np.ndarray, epoch: int) -> np.ndarray:
@@ -148,41 +162,30 @@ def augment(cfg: DistillConfig, hr: np.ndarray, idx: np.ndarray, epoch: int) -> 
     a = cfg.augment
     if not a.active():
         return hr
-    import cv2  # imported here: the rest of the trainer does not need OpenCV
-
     out = np.empty_like(hr)
-    h, w = hr.shape[1:3]
     for k, i in enumerate(idx):
         # 6 uniform draws per sample, in a fixed order, so each knob is reproducible on its own
-        u = _rng(cfg.seed, epoch, 3, int(i)).random(6) * 2 - 1
-        img = hr[k]
-        if a.shift or a.scale or a.rotate:
-            m = cv2.getRotationMatrix2D((w / 2 - 0.5, h / 2 - 0.5), a.rotate * u[0], 1.0 + a.scale * u[1])
-            m[0, 2] += a.shift * w * u[2]
-            m[1, 2] += a.shift * h * u[3]
-            img = cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
-        if a.contrast:
-            c = 1.0 + a.contrast * u[4]
-            b = 127.5 * a.contrast * u[5]
-            img = np.clip((img.astype(np.float32) - 127.5) * c + 127.5 + b, 0, 255).astype(np.uint8)
-        if a.gray and (u[5] + 1) / 2 < a.gray:
-            g = img.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-            img = np.repeat(np.clip(g + 0.5, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
-        out[k] = img
+        out[k] = jitter(hr[k], a, _rng(cfg.seed, epoch, 3, int(i)).random(6) * 2 - 1)
     return out
 
 
-def make_batch(cfg: DistillConfig, pack: PackedFaces, idx: np.ndarray, flips: np.ndarray, preset_id: np.ndarray,
-               epoch: int) -> Tuple[np.ndarray, np.ndarray]:
-    """HR faces (flipped where drawn, then ``cfg.augment``) and their LR versions at ``cfg.res``.
+def make_batch(cfg: DistillConfig, pack: PackedFaces, idx: np.ndarray, views: np.ndarray, preset_id: np.ndarray,
+               epoch: int, digests: Optional[np.ndarray] = None) -> Tuple[np.ndarray, np.ndarray]:
+    """HR faces (in their drawn cached view, then ``cfg.augment``) and their LR versions at ``cfg.res``.
 
     The LR versions use a degradation preset drawn per sample. The teacher's targets are the
-    cached embeddings of the un-augmented faces.
+    cached embeddings of the same views without ``cfg.augment``. ``digests`` (per pack face,
+    :func:`lrface.distill.cache.face_digests`) are needed when ``cfg.views.count`` > 0.
     """
     idx = np.sort(idx)  # sorted reads from the memmap; the order inside a batch does not matter
     hr, _ = pack.batch(idx)
-    f = flips[idx]
-    if f.any():
+    v = views[idx]
+    if (v >= FIRST_JITTERED).any():
+        if digests is None:
+            raise ValueError("views.count > 0 needs the teacher cache's face digests")
+        hr = render_views(cfg.views, hr, digests[idx], v)
+    elif (v == MIRROR).any():
+        f = v == MIRROR
         hr[f] = hr[f][:, :, ::-1]
     hr = augment(cfg, np.ascontiguousarray(hr), idx, epoch)
     if cfg.res >= hr.shape[1]:  # an HR model (lrface-train teacher): no LR version

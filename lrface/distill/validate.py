@@ -70,7 +70,7 @@ def validate(student: FaceModel, view: PackedFaces, cache: Optional[TeacherCache
     s_lr = _scores(e[ia], e[ib])
     out = {"val_auc": roc_auc(s_lr, lab), "val_acc": best_threshold(s_lr, lab)[1]}
     if cache is not None:
-        t = np.asarray(cache.emb[pack_idx]).sum(axis=1)  # teacher flip-sum at HR
+        t = np.asarray(cache.emb[pack_idx, :2]).sum(axis=1)  # teacher flip-sum at HR
         s_hr = _scores(t[ia], e[ib])
         cos = F.cosine_similarity(torch.from_numpy(e), torch.from_numpy(t.astype(np.float32))).mean().item()
         out.update(val_hr_auc=roc_auc(s_hr, lab), val_hr_acc=best_threshold(s_hr, lab)[1], val_cos=cos)

@@ -59,7 +59,7 @@ def val_embeddings(model_path: Path, cfg: Any, run_dir: Path, res: Optional[int]
     from lrface.models.inputs import inference_copy, lr_faces, run_batches
     from lrface.models.weights import load_model
 
-    pack = build_data(cfg)
+    pack = build_data(cfg, progress=False)
     idx = np.sort(np.load(run_dir / "val_indices.npy"))
     hr, labels = pack.batch(idx)
     faces = lr_faces(hr, res, "area") if res is not None and res < hr.shape[1] else hr

@@ -107,3 +107,17 @@ def test_sample_identities_keeps_whole_identities():
     assert ds.sample_identities(1.0) is ds
     with pytest.raises(ValueError, match="fraction"):
         ds.sample_identities(0.0)
+
+
+def test_a_repack_after_new_file_times_replaces_the_old_pack(tmp_path):
+    import os
+
+    _folder(tmp_path / "a", ["p0", "p1"], 2, 32)
+    cache = tmp_path / "cache"
+    first = pack_folders([RootSpec(str(tmp_path / "a"))], cache, progress=False)
+    for f in (tmp_path / "a").rglob("*.png"):  # same bytes, new times (a copy, a re-mount)
+        os.utime(f, ns=(f.stat().st_atime_ns, f.stat().st_mtime_ns + 10**9))
+    second = pack_folders([RootSpec(str(tmp_path / "a"))], cache, progress=False)
+    assert second.key != first.key and second.content_key == first.content_key
+    assert sorted(p.stem for p in (cache / "packs").glob("*.json")) == [second.key]
+    assert len(list((cache / "packs").glob("*.u8"))) == 1

@@ -184,6 +184,24 @@ def to_frame(img: np.ndarray, name: str = "<image>") -> np.ndarray:
     return degrade(img, SIZE, _UP if h < SIZE else _DOWN)
 
 
+def _drop_superseded(folder: Path, key: str, meta: Dict) -> None:
+    """Delete older packs with the same roots, files and bytes as the new one ``key``: they
+    differ only in file times (data copied or re-mounted), and each holds N x 37 KB on disk.
+    Teacher caches are keyed by content, so they stay valid."""
+    for other in folder.glob("*.json"):
+        if other.stem == key:
+            continue
+        try:
+            m = json.loads(other.read_text())
+        except (OSError, ValueError):
+            continue
+        if (m.get("content_sha1") == meta["content_sha1"] and m.get("roots") == meta["roots"]
+                and m.get("relpaths") == meta["relpaths"]):
+            other.unlink(missing_ok=True)
+            other.with_suffix(".u8").unlink(missing_ok=True)
+            log.info("removed pack %s: superseded by %s (same faces, newer file times)", other.stem, key)
+
+
 def pack_folders(roots: Sequence[Union[RootSpec, str]], cache_dir: Union[str, Path], progress: bool = True) -> PackedFaces:
     """Pack the faces of ``roots`` (or reuse the pack made earlier from the same files).
 
@@ -247,4 +265,5 @@ def pack_folders(roots: Sequence[Union[RootSpec, str]], cache_dir: Union[str, Pa
     meta_tmp = meta_path.with_name(f".{meta_path.name}.tmp")
     meta_tmp.write_text(json.dumps(meta))
     os.replace(meta_tmp, meta_path)  # the pack exists only once both files are complete
+    _drop_superseded(folder, key, meta)
     return PackedFaces(out, np.asarray(labels), list(names), meta["relpaths"], key=key, content_key=meta["content_sha1"])

@@ -68,7 +68,7 @@ def train_distill(cfg: DistillConfig, out: Path, progress: bool = True, product:
     # Caches (face pack, teacher outputs) are built by rank 0 alone; the other ranks wait, then
     # find them complete on disk.
     _barrier(world, when=not main)
-    pack = build_data(cfg)
+    pack = build_data(cfg, progress=progress and main)
     teacher, teacher_sha, cache = None, "none", None
     if cfg.teacher is not None:
         teacher, teacher_sha = load_teacher(cfg, device)

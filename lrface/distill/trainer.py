@@ -52,8 +52,9 @@ def cache_dir(cfg: DistillConfig) -> Path:
     return Path(cfg.data.cache_dir or os.environ.get("LRFACE_CACHE") or Path.home() / ".cache" / "lrface")
 
 
-def build_data(cfg: DistillConfig) -> PackedFaces:
-    """The training faces: synthetic identities or packed identity folders."""
+def build_data(cfg: DistillConfig, progress: bool = True) -> PackedFaces:
+    """The training faces: synthetic identities or packed identity folders (``progress``: a
+    bar while a new pack is decoded)."""
     if cfg.data.synthetic is not None and cfg.data.roots:
         raise ValueError("data: give either roots or synthetic, not both")
     if cfg.data.synthetic is not None:
@@ -65,7 +66,8 @@ def build_data(cfg: DistillConfig) -> PackedFaces:
         return PackedFaces.from_arrays(faces, labels, [f"synthetic/{i:04d}" for i in range(sy.identities)])
     if not cfg.data.roots:
         raise ValueError("data: no training data (set data.roots or data.synthetic)")
-    return pack_folders([RootSpec(r.path, r.name, r.labelled) for r in cfg.data.roots], cache_dir(cfg))
+    return pack_folders([RootSpec(r.path, r.name, r.labelled) for r in cfg.data.roots], cache_dir(cfg),
+                        progress=progress)
 
 
 def load_teacher(cfg: DistillConfig, device: str) -> Tuple[FaceModel, str]:

@@ -215,7 +215,8 @@ def augment_16() -> str:
 
 
 def scaling_16() -> str:
-    return _method_table(RESULTS / "method_table_scaling16.json", order=["ids25", "ids50", "full12", "long36", "pins"])
+    return _method_table(RESULTS / "method_table_scaling16.json",
+                         order=["ids25", "ids50", "full12", "long36", "wd1e-3", "wd2e-3", "pins"])
 
 
 def views_16() -> str:

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from lrface.data.packed import PackedFaces
+from lrface.data.packed import SIZE, PackedFaces
 from lrface.distill.config import ViewsCfg
 from lrface.distill.views import FIRST_JITTERED, render_views
 from lrface.models.base import FaceModel
@@ -75,9 +75,9 @@ def _digests_of(folder: Path, info: Dict, cache_dir: Path) -> Optional[np.ndarra
             continue
         data = meta_path.with_suffix(".u8")
         n = len(meta["relpaths"])
-        if not data.is_file() or data.stat().st_size != n * 112 * 112 * 3 or n != info.get("faces"):
+        if not data.is_file() or data.stat().st_size != n * SIZE * SIZE * 3 or n != info.get("faces"):
             continue
-        digests = face_digests(np.memmap(data, np.uint8, "r", shape=(n, 112, 112, 3)))
+        digests = face_digests(np.memmap(data, np.uint8, "r", shape=(n, SIZE, SIZE, 3)))
         tmp = folder / f".{DIGESTS}.{os.getpid()}"
         with open(tmp, "wb") as f:
             np.save(f, digests)

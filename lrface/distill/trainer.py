@@ -182,13 +182,8 @@ def make_batch(cfg: DistillConfig, pack: PackedFaces, idx: np.ndarray, views: np
     idx = np.sort(idx)  # sorted reads from the memmap; the order inside a batch does not matter
     hr, _ = pack.batch(idx)
     v = views[idx]
-    if (v >= FIRST_JITTERED).any():
-        if digests is None:
-            raise ValueError("views.count > 0 needs the teacher cache's face digests")
-        hr = render_views(cfg.views, hr, digests[idx], v)
-    elif (v == MIRROR).any():
-        f = v == MIRROR
-        hr[f] = hr[f][:, :, ::-1]
+    if v.any():  # mirrored or jittered views
+        hr = render_views(cfg.views, hr, digests[idx] if digests is not None else None, v)
     hr = augment(cfg, np.ascontiguousarray(hr), idx, epoch)
     if cfg.res >= hr.shape[1]:  # an HR model (lrface-train teacher): no LR version
         return hr, hr

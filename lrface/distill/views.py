@@ -14,7 +14,7 @@ Two uses share one warp (:func:`jitter`):
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
@@ -51,17 +51,21 @@ def view_draws(seed: int, digest: np.ndarray, view: int) -> np.ndarray:
     return np.random.default_rng(key).random(7) * 2 - 1
 
 
-def render_views(spec: Any, faces: np.ndarray, digests: np.ndarray, views: np.ndarray) -> np.ndarray:
+def render_views(spec: Any, faces: np.ndarray, digests: Optional[np.ndarray], views: Any) -> np.ndarray:
     """Faces ``(N, H, W, 3)`` in their cached views: ``views[k]`` 0 keeps face k, 1 mirrors it,
     ``v >= 2`` gives jittered view ``v - 2`` of ``spec`` (a :class:`~lrface.distill.config.ViewsCfg`).
-    ``digests`` ``(N, 20)`` are the faces' sha1 (:func:`lrface.distill.cache.face_digests`)."""
+    ``digests`` ``(N, 20)``, the faces' sha1 (:func:`lrface.distill.cache.face_digests`), are
+    needed only for jittered views."""
     views = np.broadcast_to(np.asarray(views, np.int64), (len(faces),))
     out = np.array(faces, copy=True)
-    for k, v in enumerate(views):
-        if v == MIRROR:
-            out[k] = faces[k][:, ::-1]
-        elif v >= FIRST_JITTERED:
-            u = view_draws(spec.seed, digests[k], int(v) - FIRST_JITTERED)
-            img = faces[k][:, ::-1] if (u[6] + 1) / 2 < spec.mirror else faces[k]
-            out[k] = jitter(np.ascontiguousarray(img), spec, u[:6])
+    mirror = views == MIRROR
+    if mirror.any():  # vectorised: the common case (no jittered views) stays cheap
+        out[mirror] = faces[mirror][:, :, ::-1]
+    jittered = np.flatnonzero(views >= FIRST_JITTERED)
+    if len(jittered) and digests is None:
+        raise ValueError("jittered views (views.count > 0) need the faces' digests (the teacher cache's)")
+    for k in jittered:
+        u = view_draws(spec.seed, digests[k], int(views[k]) - FIRST_JITTERED)
+        img = faces[k][:, ::-1] if (u[6] + 1) / 2 < spec.mirror else faces[k]
+        out[k] = jitter(np.ascontiguousarray(img), spec, u[:6])
     return out

@@ -125,8 +125,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             raise SystemExit(f"error: unknown method {name!r}; known: {', '.join(spec['methods'])}")
         if name in done:
             row = next(r for r in rows if r["method"] == name)
-            if "train_cos" not in row and _run_sizes(runs / name):  # rows written before these were recorded
-                row.update(_run_sizes(runs / name))
+            extra = {} if "train_cos" in row else _run_sizes(runs / name)  # rows written before these were recorded
+            if extra:
+                row.update(extra)
                 out.write_text(json.dumps(rows, indent=2) + "\n")
             print(f"{name}: done (kept)")
             continue

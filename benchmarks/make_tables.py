@@ -24,7 +24,7 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
-DOCS = [ROOT / "docs" / "results.md", ROOT / "README.md"]
+DOCS = [ROOT / "docs" / "results.md", ROOT / "README.md", ROOT / "lrface" / "weights" / "README.md"]
 BLOCK = re.compile(r"(<!-- begin: (?P<name>[\w.-]+) -->\n)(?P<body>.*?)(<!-- end: (?P=name) -->)", re.S)
 
 
@@ -81,7 +81,7 @@ def lfw_naive() -> str:
 
 
 def _references() -> Dict[Any, str]:
-    """Independently measured figures (``../shared/REFERENCES.md``), typed once in a CSV."""
+    """Figures measured independently of lrface (their sources are cited in the CSV), typed once."""
     f = RESULTS / "references.csv"
     if not f.is_file():
         return {}
@@ -238,43 +238,158 @@ def selection_proxy_16() -> str:
             + _source(path, [sm]))
 
 
-def zoo() -> str:
-    """The shipped models, the naive baseline beside each row."""
-    path = RESULTS / "zoo.json"
+def zoo_y1() -> str:
+    """The zoo of sessions 3-4 (students of the y1 teacher; no longer shipped), for comparison."""
+    path = RESULTS / "zoo_y1.json"
     rows = sorted(_rows(path), key=lambda r: r["res"])
     naive = {m: {x["res"]: x for x in _rows(RESULTS / f"lfw_naive_{m}" / "results.json")} for m in ("lr-lr", "hr-lr")}
     teacher = {x["model"]: x for x in _rows(RESULTS / "lfw_teacher" / "results.json")}
     y1 = next((v for k, v in teacher.items() if "y1" in k), None)
-    from lrface.models.weights import load_model
-
     body = []
     for r in rows:
         hr = r["res"] >= 112
-        # parameters of the shipped weights themselves (not buffers such as BN statistics)
-        params = sum(p.numel() for p in load_model(r["model"]).parameters()) / 1e6
         a, b = naive["lr-lr"].get(r["res"], {}), naive["hr-lr"].get(r["res"], {})
         if hr and y1 is not None:
             a = y1
-        body.append([f"`{r['model']}`", "112 (HR)" if hr else r["res"], f"{params:.3f}",
+        body.append([f"`{r['model']}`", "112 (HR)" if hr else r["res"],
                      _pct(r["lr_lr_accuracy"], r["lr_lr_accuracy_std"]), _pct(a.get("accuracy"), a.get("accuracy_std")),
                      "" if hr else _pct(r.get("hr_lr_accuracy"), r.get("hr_lr_accuracy_std")),
                      "" if hr else _pct(b.get("accuracy"), b.get("accuracy_std")),
-                     _pct(r.get("lr_lr_tar_at_far_1e-3")), _pct(r.get("val_auc")),
-                     f"{r['thresholds']['1e-3']:.3f}", f"{r['train_seconds'] / 60:.0f}"])
-    head = ["model", "face size (px)", "params (M)", "LFW lr-lr (%)", "naive lr-lr (%)",
-            "LFW hr-lr, lrface-hr at 112 (%)", "naive hr-lr, teacher at 112 (%)", "lr-lr TAR@FAR=1e-3 (%)",
-            "validation AUC (%)", "threshold @ FAR 1e-3", "train (min)"]
+                     _pct(r.get("lr_lr_tar_at_far_1e-3")), _pct(r.get("val_auc")), f"{r['train_seconds'] / 60:.0f}"])
+    head = ["model (y1 space, not shipped)", "face size (px)", "LFW lr-lr (%)", "naive lr-lr (%)",
+            "LFW hr-lr, its HR model at 112 (%)", "naive hr-lr, teacher at 112 (%)", "lr-lr TAR@FAR=1e-3 (%)",
+            "validation AUC (%)", "train (min)"]
     return (_md(head, body) + "\nLFW View 2, 10 folds, flip-TTA, faces degraded with `area`. The naive columns are the "
-            "y1 teacher on the same LR faces upsampled back to 112 (for the HR row: the teacher itself at 112). "
-            "Thresholds are calibrated on held-out CelebA identities, never on LFW." + _source(path, rows))
+            "y1 teacher on the same LR faces upsampled back to 112 (for the HR row: the teacher itself at 112)."
+            + _source(path, rows))
 
 
-def speed_shipped() -> str:
-    path = RESULTS / "speed_shipped.csv"
+def _zoo_rows() -> List[Dict[str, Any]]:
+    order = {"lrface-hr": 0, "lrface-lr": 1}
+    return sorted(_rows(RESULTS / "zoo.json"), key=lambda r: (order.get(r["model"], 2), r.get("res", 0)))
+
+
+def zoo() -> str:
+    """The shipped models: what each is, its size, LFW at its sizes, its calibrated threshold."""
+    path = RESULTS / "zoo.json"
+    rows = _zoo_rows()
+    body = []
+    for r in rows:
+        sizes = r["sizes"]
+        for s in sizes:
+            key = s if r["kind"] == "lr" else 112
+            thr = ((r.get("thresholds_by_res") or {}).get(str(s)) or r.get("thresholds") or {}).get("1e-3")
+            thr_hr = ((r.get("thresholds_hr_by_res") or {}).get(str(s)) or {}).get("1e-3")
+            body.append([f"`{r['model']}`", r["kind"].upper(), f"{r['params_M']:.2f}", "112 (HR)" if r["kind"] == "hr" else s,
+                         _pct(r.get(f"lr_lr_{key}_accuracy"), r.get(f"lr_lr_{key}_accuracy_std")),
+                         _pct(r.get(f"hr_lr_{key}_accuracy"), r.get(f"hr_lr_{key}_accuracy_std")),
+                         _pct(r.get(f"lr_lr_{key}_tar_at_far_1e-3")),
+                         "" if thr is None else f"{thr:.3f}", "" if thr_hr is None else f"{thr_hr:.3f}",
+                         f"{r['train_seconds'] / 60:.0f}" if s == sizes[0] else ""])
+    head = ["model", "kind", "params (M)", "face size (px)", "LFW lr-lr (%)", "LFW hr-lr, `lrface-hr` at 112 (%)",
+            "lr-lr TAR@FAR=1e-3 (%)", "threshold @ FAR 1e-3", "hr-lr threshold @ FAR 1e-3", "train (min)"]
+    return (_md(head, body) + "\nLFW View 2, 10 folds, flip-TTA, faces degraded with `area`; never selected on. "
+            "Thresholds (cosine) are calibrated on held-out CelebA identities, never on LFW. `lrface-hr` is not "
+            "trained (dlib's weights, converted)." + _source(path, rows))
+
+
+LFW_SIZES = (8, 12, 16, 20, 24, 32)
+
+
+def lfw_sizes() -> str:
+    """One table: LFW View 2 lr-lr and hr-lr at every size, for the naive baselines, the adapted
+    model, the compact students and the earlier (y1) zoo."""
+    def by_res(path: Path) -> Dict[int, Dict[str, Any]]:
+        return {int(x["res"]): x for x in _rows(path)} if path.is_file() else {}
+
+    zoo_rows = {r["model"]: r for r in _zoo_rows()} if (RESULTS / "zoo.json").is_file() else {}
+    y1_zoo = {int(r["res"]): r for r in _rows(RESULTS / "zoo_y1.json")}
+    lines: List[Sequence[Any]] = []
+    naive_y1 = (by_res(RESULTS / "lfw_naive_lr-lr" / "results.json"), by_res(RESULTS / "lfw_naive_hr-lr" / "results.json"))
+    naive_dlib = (by_res(RESULTS / "lfw_naive_dlib_lr-lr" / "results.json"),
+                  by_res(RESULTS / "lfw_naive_dlib_hr-lr" / "results.json"))
+
+    def cell(row: Optional[Dict[str, Any]], acc: str = "accuracy", std: str = "accuracy_std") -> str:
+        return "" if not row else _pct(row.get(acc), row.get(std))
+
+    for mode_i, mode in enumerate(("lr-lr", "hr-lr")):
+        key = mode.replace("-", "_")
+        lines.append([f"naive y1 (upsampled to 112; HR side: y1 at 112), {mode}"]
+                     + [cell(naive_y1[mode_i].get(s)) for s in LFW_SIZES])
+        lines.append([f"naive dlib, `lrface-hr` on the upsampled face, {mode}"]
+                     + [cell(naive_dlib[mode_i].get(s)) for s in LFW_SIZES])
+        lr = zoo_rows.get("lrface-lr")
+        if lr:
+            lines.append([f"**`lrface-lr`** (adapted), {mode}"]
+                         + [cell(lr, f"{key}_{s}_accuracy", f"{key}_{s}_accuracy_std") for s in LFW_SIZES])
+        students = {int(r["res"]): r for n, r in zoo_rows.items() if n.startswith("lrface-s")}
+        if students:
+            lines.append([f"compact students `lrface-s<size>`, {mode}"]
+                         + [cell(students.get(s), f"{key}_{s}_accuracy", f"{key}_{s}_accuracy_std") for s in LFW_SIZES])
+        lines.append([f"earlier zoo (y1 space, not shipped), {mode}"]
+                     + [cell(y1_zoo.get(s), f"{key}_accuracy", f"{key}_accuracy_std") for s in LFW_SIZES])
+    head = ["model, mode"] + [f"{s} px (%)" for s in LFW_SIZES]
+    src = [p for p in (RESULTS / "zoo.json", RESULTS / "lfw_naive_dlib_lr-lr" / "results.json",
+                       RESULTS / "lfw_naive_lr-lr" / "results.json", RESULTS / "zoo_y1.json") if p.is_file()]
+    return (_md(head, lines) + "\nLFW View 2, 10 folds, flip-TTA, faces degraded with `area` (exact box average); "
+            "`hr-lr`: one face at 112 px embedded by `lrface-hr` (for naive y1 and the earlier zoo: by their own HR "
+            "model, another embedding space), the other at the size. Reported, never selected on. Sources: "
+            + ", ".join(f"`{p.relative_to(ROOT)}`" for p in src) + ".\n")
+
+
+def adapt_dlib() -> str:
+    """Selecting the adaptation recipe on validation."""
+    path = RESULTS / "adapt_dlib.json"
+    rows = _rows(path)
+    body = [[r["variant"], r["input_size"], ", ".join(sorted(json.loads(r["losses"]))), f"{r['lr']:g}",
+             r["total_steps"], _pct(r["val_auc"]), _pct(r.get("val_auc_8")), _pct(r.get("val_auc_16")),
+             _pct(r.get("val_auc_24")), _pct(r.get("val_hr_auc_16")), f"{r['train_seconds']:.0f}", r["samples_per_s"]]
+            for r in rows]
+    return (_md(["variant", "input (px)", "losses", "lr", "steps of 64", "val AUC, mean (selection, %)", "8 px", "16 px",
+                 "24 px", "hr-lr 16 px", "train (s)", "samples/s"], body)
+            + f"\nValidation: {rows[0]['val_faces']} held-out CelebA faces, {rows[0]['val_pairs']} pairs, flip-TTA; "
+            f"training: {rows[0]['train_faces']:,} faces of {rows[0]['train_identities']:,} identities after the "
+            "overlap guard." + _source(path, rows))
+
+
+def hr_port() -> str:
+    path = RESULTS / "hr_port.json"
+    r = json.loads(path.read_text())
+    body = [[k, _pct(v["accuracy"], v["accuracy_std"]), _pct(v["auc"]), _pct(v["tar_at_far_1e-3"]),
+             f"{(r['fp32_bytes'] if k == 'fp32' else r['shipped_bytes']) / 1e6:.1f}"] for k, v in r["lfw_112_flip"].items()]
+    return (_md(["`lrface-hr` weights", "LFW View 2 at 112 (%)", "AUC (%)", "TAR@FAR=1e-3 (%)", "file (MB)"], body)
+            + f"\n{r['params']:,} parameters; half precision moves LFW by {r['fp16_shift_points']:.3f} points "
+            f"(limit {r['max_shift_points']}); ArcFace-template crops warped onto dlib's chip, flip-TTA."
+            + _source(path, [r]))
+
+
+def overlap_dlib() -> str:
+    path = RESULTS / "overlap_dlib.json"
+    r = json.loads(path.read_text())
+    body = [[t["threshold"], _pct(t["same_person_caught"]), f"{t['training_identities_dropped']:,}",
+             f"{t['training_faces_dropped']:,}"] for t in r["thresholds"]]
+    return (_md(["centred centroid cosine >=", "LFW same-person centroid pairs caught (%)",
+                 f"CelebA identities dropped (of {r['training_identities']:,})",
+                 f"faces dropped (of {r['training_faces']:,})"], body) + _source(path, [r]))
+
+
+def chip_border() -> str:
+    path = RESULTS / "chip_border_view1.json"
+    r = json.loads(path.read_text())
+    body = [[k, _pct(v["accuracy"], v["accuracy_std"]), f"{100 * v['auc']:.3f}"] for k, v in r["variants"].items()]
+    return _md(["dlib's chip cut from a 112 crop", "LFW View 1 accuracy (%)", "AUC (%)"], body) + _source(path, [r])
+
+
+def students_16() -> str:
+    return _method_table(RESULTS / "method_table_students16.json")
+
+
+def speed_shipped(path: Path = RESULTS / "speed_shipped.csv") -> str:
     df = pd.read_csv(path)
     modes = [m for m in ("eager", "fold_cl", "onnx") if m in set(df["mode"])]
     names = {"eager": "eager", "fold_cl": "BN folded + channels_last (what embed() runs)", "onnx": "ONNX Runtime"}
-    ref = df[df["model"] == "mobilefacenet_y1"]
+    ref_name = "mobilefacenet_y1" if (df["model"] == "mobilefacenet_y1").any() else "lrface-hr"
+    ref = df[df["model"] == ref_name]
     body = []
     for (model, batch), g in df.groupby(["model", "batch"], sort=False):
         vals = {r.mode: r.images_per_s for r in g.itertuples()}
@@ -287,15 +402,14 @@ def speed_shipped() -> str:
     meta = (f"\nSource: `{path.relative_to(ROOT)}`, commit {r['commit']}, {str(r['date'])[:10]}, torch {r['torch']}, "
             f"onnxruntime {r.get('onnxruntime', '')}, {r['threads']} threads, load average at start "
             f"{r['loadavg_start']}, end {r.get('loadavg_end', '')}; command: `OMP_WAIT_POLICY=PASSIVE python "
-            "benchmarks/speed.py --models mobilefacenet_y1 lrface-s8 lrface-s12 lrface-s16 lrface-s20 lrface-s24 "
-            "lrface-s32 lrface-hr --modes eager fold_cl onnx --threads 2 --out benchmarks/results/speed_shipped.csv`. "
-            "The ratio column: BN-folded throughput over the y1 teacher's at the same batch.\n")
+            f"benchmarks/speed.py --models {' '.join(dict.fromkeys(df['model']))} --modes {' '.join(modes)} --threads "
+            f"{r['threads']} --ref {ref_name} --out {path.relative_to(ROOT)}`. The ratio column: BN-folded "
+            f"throughput over {ref_name}'s at the same batch.\n")
     return _md(["model", "input", "params (M)", "MACs (M)", "batch"] + [names[m] + " (faces/s)" for m in modes]
-               + ["vs teacher"], body) + meta
+               + [f"vs {ref_name}"], body) + meta
 
 
-def quality_16() -> str:
-    path = RESULTS / "quality_16.json"
+def quality_16(path: Path = RESULTS / "quality_16.json") -> str:
     r = json.loads(path.read_text())
     body = [["all pairs", 6000, _pct(r["all_accuracy"], r["all_accuracy_std"])],
             [f"lowest-quality {100 * r['drop']:.0f}% of pairs dropped ({r['dropped_genuine']} genuine, "
@@ -307,8 +421,7 @@ def quality_16() -> str:
                 body) + _source(path, [r]))
 
 
-def photo_sizes() -> str:
-    path = RESULTS / "photo_sizes.json"
+def photo_sizes(path: Path = RESULTS / "photo_sizes.json") -> str:
     rows = _rows(path)
     body = [[r["face_px"], f"{100 * r['found']:.1f}", ", ".join(f"{k}: {v}" for k, v in sorted(r["models"].items())),
              f"{r['measured_px_median']:.1f}", f"{100 * r['upsampled']:.0f}", r["pairs"],
@@ -318,8 +431,7 @@ def photo_sizes() -> str:
             + _source(path, rows))
 
 
-def search_lfw_16() -> str:
-    path = RESULTS / "search_lfw_16.json"
+def search_lfw_16(path: Path = RESULTS / "search_lfw_16.json") -> str:
     r = json.loads(path.read_text())
     body = [[r["gallery_identities"], r["searched"], f"{r['res']} px", _pct(r["rank1"]), _pct(r["rank5"]),
              _pct(r["accepted_at_far_1e-3"]), r["ms_per_probe"], r["command_seconds"]]]
@@ -328,8 +440,7 @@ def search_lfw_16() -> str:
             + _source(path, [r]))
 
 
-def zoo_surveillance() -> str:
-    path = RESULTS / "zoo_surveillance.json"
+def zoo_surveillance(path: Path = RESULTS / "zoo_surveillance.json") -> str:
     rows = _rows(path)
     by = {(r["res"], r["kind"]): r for r in rows}
     body = []
@@ -342,15 +453,72 @@ def zoo_surveillance() -> str:
                  "naive rank-5 (%)", "gallery", "probes"], body) + _source(path, rows))
 
 
-def zoo_choice() -> str:
-    path = RESULTS / "zoo_choice_view1.json"
+def faceness() -> str:
+    path = RESULTS / "faceness_check.json"
+    r = json.loads(path.read_text())
+    body = [[k.split(": ", 1)[0], k.split(": ", 1)[1], v["n"], _pct(v["rate"])] for k, v in r["by_kind"].items()]
+    body.append(["**all faces kept**", "", r["faces"], _pct(r["faces_kept"])])
+    body.append(["**all non-faces rejected**", "", r["nonfaces"], _pct(r["nonfaces_rejected"])])
+    return (_md(["", "crops of 12-32 px", "n", "rate (%)"], body)
+            + f"\nThreshold {r['threshold']}; a 16 px gray patch: {r['gray_16px']}; a 16 px noise patch: "
+            f"{r['noise_16px']}." + _source(path, [r]))
+
+
+def zoo_choice(path: Path = RESULTS / "zoo_choice_view1.json") -> str:
     rows = _rows(path)
-    body = [[r["face_px"], f"`{r['student']}`", _pct(r["student_accuracy"]), _pct(r["student_auc"]),
+    body = [[r["face_px"], f"`{r['student']}`" + (f" at {r['student_res']} px" if "student_res" in r else ""),
+             _pct(r["student_accuracy"]), _pct(r["student_auc"]),
              _pct(r["hr_model_accuracy"]), _pct(r["hr_model_auc"])] for r in rows]
-    return (_md(["face size (px)", "student the ladder picks", "student accuracy (%)", "student AUC (%)",
+    return (_md(["face size (px)", "LR model (size it sees)", "LR accuracy (%)", "LR AUC (%)",
                  "`lrface-hr` on the face upsampled: accuracy (%)", "`lrface-hr` AUC (%)"], body)
             + _source(path, rows))
 
+
+
+def operating_points() -> str:
+    """TAR and the FAR reached on LFW View 2 at the shipped (CelebA-calibrated) thresholds."""
+    path = RESULTS / "operating_points.json"
+    rows = _rows(path)
+    fars = ("0.01", "0.001", "0.0001")
+    body = [[f"`{r['model']}`", r["res"], r["mode"]]
+            + [f"{_pct(r[f'tar_{f}'])} / {100 * r[f'lfw_far_{f}']:.2f}" for f in fars] for r in rows]
+    return (_md(["model", "face size (px)", "mode"] + [f"FAR {f} threshold: TAR / LFW FAR (%)" for f in ("1e-2", "1e-3", "1e-4")],
+                body)
+            + "\nLFW View 2 (6,000 pairs, flip-TTA, `area`); thresholds as shipped (calibrated on held-out CelebA "
+            "identities, never on LFW)." + _source(path, rows))
+
+
+def new_user_trial() -> str:
+    """The new-user trial cases of issue 16, as lrface handles them today."""
+    path = RESULTS / "new_user_trial.json"
+    r = json.loads(path.read_text())
+    c = r["crops"]
+    body = [[k, f"{v['embedded']}/{v['of']}", v["genuine_mean"], v["impostor_mean"],
+             _pct(v["genuine_accepted_far1e-3"]), _pct(v["impostor_accepted_far1e-3"]),
+             ", ".join(f"`{m}`" for m in v["models"])]
+            for k, v in c.items() if isinstance(v, dict) and "genuine_mean" in v and "embedded" in v]
+    table = _md(["photo B as", "embedded", "genuine mean cosine", "impostor mean cosine",
+                 "genuine accepted at FAR 1e-3 (%)", "impostors accepted (%)", "models"], body)
+    cliff = c["margin crop resized, genuine mean by size"]
+    lines = ["- the margin crop resized to 30-36 px, mean genuine cosine: "
+             + ", ".join(f"{k} px {v['genuine_mean']}" for k, v in cliff.items())]
+    for k, v in r["patches"].items():
+        lines.append(f"- {k}: " + (v if isinstance(v, str) else
+                                   ("taken as a face" if v["accepted_as_face"] else f"rejected ({v['why']})")))
+    b = r["batch"]
+    default = b["default on_no_face='raise'"]
+    lines.append(f"- a batch of a photo and an unreadable file, `on_no_face='nan'`: {b['rows_embedded']} of "
+                 f"{b['rows']} rows embedded, the bad row says `{b['bad_row_error']}`; with the default "
+                 f"`on_no_face='raise'`: {default}")
+    for k, v in r["cli"].items():
+        if isinstance(v, dict):
+            msg = v["stderr_last"] or v["stdout_first"]
+            lines.append(f"- `{k}`: exit {v['exit']}; `{msg}`")
+        else:
+            lines.append(f"- {k}: {v}")
+    return (table + f"\nPins photos, {c['identities']} identities, {c['pairs_used']} with a face detected on both "
+            "photos; photo A embedded with `lrface.embed(path)` (found, aligned, `lrface-hr`).\n\n"
+            + "\n".join(lines) + "\n" + _source(path, [r]))
 
 TABLES: Dict[str, Callable[[], str]] = {
     "lfw_teacher": lfw_teacher,
@@ -369,12 +537,28 @@ TABLES: Dict[str, Callable[[], str]] = {
     "views_16": views_16,
     "selection_proxy_16": selection_proxy_16,
     "zoo": zoo,
+    "zoo_y1": zoo_y1,
+    "lfw_sizes": lfw_sizes,
+    "adapt_dlib": adapt_dlib,
+    "hr_port": hr_port,
+    "overlap_dlib": overlap_dlib,
+    "chip_border": chip_border,
+    "students_16": students_16,
     "speed_shipped": speed_shipped,
+    "speed_shipped_y1": lambda: speed_shipped(RESULTS / "speed_shipped_y1.csv"),
+    "quality_16_y1": lambda: quality_16(RESULTS / "quality_16_y1.json"),
+    "photo_sizes_y1": lambda: photo_sizes(RESULTS / "photo_sizes_y1.json"),
+    "search_lfw_16_y1": lambda: search_lfw_16(RESULTS / "search_lfw_16_y1.json"),
+    "zoo_surveillance_y1": lambda: zoo_surveillance(RESULTS / "zoo_surveillance_y1.json"),
+    "zoo_choice_y1": lambda: zoo_choice(RESULTS / "zoo_choice_view1_y1.json"),
+    "faceness": faceness,
     "quality_16": quality_16,
     "photo_sizes": photo_sizes,
     "search_lfw_16": search_lfw_16,
     "zoo_surveillance": zoo_surveillance,
     "zoo_choice": zoo_choice,
+    "operating_points": operating_points,
+    "new_user_trial": new_user_trial,
 }
 
 

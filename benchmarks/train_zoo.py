@@ -1,35 +1,40 @@
 """Train, calibrate, evaluate and ship the default models in ``lrface/weights``.
 
-For every model of ``benchmarks/configs/zoo.yaml`` (the HR model first, then one student per
-resolution), this script:
+The zoo (``benchmarks/configs/zoo.yaml``) lives in the embedding space of dlib's public-domain
+face ResNet:
 
-1. trains it with ``lrface-train distill``'s loop into ``runs/zoo/<name>`` (the recipe
-   selected on validation; rerunning resumes or skips finished runs);
-2. calibrates verification thresholds at FAR 1e-2 and 1e-3 on the run's held-out validation
-   identities (CelebA; ``val_indices.npy`` in the run folder), never on LFW View 2: both
-   faces by this model (``thresholds``) and this model's LR face against the HR model's
-   112 px face (``thresholds_hr``); and the quality reference (median pre-normalisation
-   embedding norm of those faces, flip-averaged);
-3. evaluates it once on LFW View 2, flip-sum: ``lr-lr`` at its resolution and ``hr-lr`` with
-   the shipped HR model on the 112 px side (the HR model: 112 px faces on both sides);
-4. with ``--ship``, copies the weights to ``lrface/weights/<name>.pt`` and writes their
-   manifest entry: preprocessing, sha256, teacher, data and what the overlap guard excluded,
-   recipe (config + commit), LFW figures, thresholds, quality reference, ``default_for_res``.
+* ``lrface-hr``: the ResNet itself (shipped by ``benchmarks/ship_hr.py``; calibrated here);
+* ``lrface-lr``: the ResNet adapted to faces of 8-32 px by ``lrface-train adapt``;
+* ``lrface-s8`` .. ``lrface-s32``: compact students distilled from ``lrface-lr``.
 
-Rows go to ``benchmarks/results/zoo.json`` (regenerated into docs/results.md and the README
-by ``benchmarks/make_tables.py``).
+For every model named, in that order (a student needs ``lrface-lr``; thresholds need the
+validation split of the ``lrface-lr`` run, which every run shares: same data, seed and
+overlap judge), this script:
+
+1. trains it into ``runs/zoo/<name>`` (rerunning resumes or skips finished runs);
+2. calibrates verification thresholds at FAR 1e-2, 1e-3 and 1e-4 on the held-out validation
+   identities (CelebA; ``val_indices.npy``), never on LFW View 2: both faces by the model
+   (per face size for ``lrface-lr``) and the model's LR face against ``lrface-hr``'s full
+   resolution face; and the quality reference (median raw embedding norm, flip-averaged);
+3. evaluates it once on LFW View 2 (flip-TTA): ``lr-lr`` and ``hr-lr`` (``lrface-hr`` on the
+   112 px side) at its sizes;
+4. with ``--ship``, writes the weights into ``lrface/weights`` (half precision for the two
+   ResNets when LFW moves by less than 0.05 points) with their manifest entries.
+
+Rows go to ``benchmarks/results/zoo.json`` (rendered into docs/results.md and the README by
+``benchmarks/make_tables.py``).
 
 Usage::
 
-    python benchmarks/train_zoo.py [--only lrface-hr lrface-s16] [--ship] [--runs runs/zoo]
+    python benchmarks/ship_hr.py                                   # lrface-hr into the package
+    python benchmarks/train_zoo.py --only lrface-lr lrface-hr --ship
+    python benchmarks/train_zoo.py --only lrface-s8 lrface-s12 lrface-s16 lrface-s20 lrface-s24 lrface-s32 --ship
 """
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -41,126 +46,219 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from method_table import evaluate, merge  # noqa: E402  (the method table's merge rules and LFW evaluation)
+from method_table import merge  # noqa: E402  (one deep-merge rule for every table)
+
+HR, LR = "lrface-hr", "lrface-lr"
+LR_SIZES = (8, 12, 16, 20, 24, 32)
+from lrface.decisions import FAR_GRID as FARS  # noqa: E402  (every operating point the manifest stores)
+TERMS = {
+    HR: "CC0 1.0 (public domain): dlib's weights, converted; see LICENSE-dlib.txt",
+    LR: ("fine-tuned from lrface-hr (CC0) on CelebA faces; CelebA is licensed for non-commercial research "
+         "only, so check whether its terms bind your use"),
+    "student": ("distilled from lrface-lr on CelebA faces; CelebA is licensed for non-commercial research only, "
+                "so check whether its terms bind your use"),
+}
 
 
-def model_config(spec: Dict[str, Any], name: str, folder: Path) -> Dict[str, Any]:
-    from lrface.config import read_yaml
-
-    cfg = merge(read_yaml(folder / spec["base"]), copy.deepcopy(spec.get("recipe") or {}))
-    cfg = merge(cfg, copy.deepcopy(spec["models"][name] or {}))
-    cfg["name"] = name
-    return cfg
-
-
-def val_embeddings(model_path: Path, cfg: Any, run_dir: Path, res: Optional[int]) -> Dict[str, np.ndarray]:
-    """Raw flip-averaged embeddings of the run's validation faces at ``res`` (None: 112 px)."""
-    from lrface.distill.trainer import build_data
+def val_embeddings(model: Any, pack: Any, idx: np.ndarray, res: Optional[int]) -> np.ndarray:
+    """Raw flip-averaged embeddings of pack faces ``idx`` at ``res`` px (``None``: full resolution)."""
     from lrface.models.inputs import inference_copy, lr_faces, run_batches
-    from lrface.models.weights import load_model
 
-    pack = build_data(cfg, progress=False)
-    idx = np.sort(np.load(run_dir / "val_indices.npy"))
-    hr, labels = pack.batch(idx)
-    faces = lr_faces(hr, res, "area") if res is not None and res < hr.shape[1] else hr
-    m = inference_copy(load_model(model_path))
-    e = (run_batches(m, faces) + run_batches(m, np.ascontiguousarray(faces[:, :, ::-1]))) / 2
-    return {"emb": e.astype(np.float64), "labels": labels}
+    hr, _ = pack.batch(idx)
+    faces = lr_faces(hr, res, "area") if res is not None else hr
+    m = inference_copy(model)
+    return ((run_batches(m, faces) + run_batches(m, np.ascontiguousarray(faces[:, :, ::-1]))) / 2).astype(np.float64)
+
+
+def logged_train_seconds(run_dir: Path) -> float:
+    """Training time of a finished run from its ``metrics.csv``: every logged window's steps
+    times the batch size over its samples/s (validation and caching excluded)."""
+    import pandas as pd
+
+    batch = int(yaml.safe_load((run_dir / "config.yaml").read_text())["optim"]["batch_size"])
+    m = pd.read_csv(run_dir / "metrics.csv").dropna(subset=["samples_per_s"])
+    steps = m["step"].diff().fillna(m["step"].iloc[0])
+    return float((steps * batch / m["samples_per_s"]).sum())
+
+
+def lfw(model: str, sizes: Sequence[Optional[int]], cache: Path) -> Dict[str, Any]:
+    """LFW View 2, flip-TTA: ``lr-lr`` per size and, for LR sizes, ``hr-lr`` with lrface-hr."""
+    from lrface.bench import run
+
+    out: Dict[str, Any] = {}
+    for s in sizes:
+        modes = [("lr-lr", None)] + ([("hr-lr", HR)] if s is not None else [])
+        for mode, hr in modes:
+            row = run("lfw", [s if s is not None else 112], [model], mode=mode, flip=True, cache_dir=cache, hr_model=hr)[0]
+            key = f"{mode.replace('-', '_')}_{s if s is not None else 112}"
+            out.update({f"{key}_accuracy": row["accuracy"], f"{key}_accuracy_std": row["accuracy_std"],
+                        f"{key}_auc": row["auc"], f"{key}_tar_at_far_1e-3": row["tar_at_far_1e-3"]})
+            print(f"  LFW {mode} at {s or 112}: {100 * row['accuracy']:.2f} +- {100 * row['accuracy_std']:.2f}",
+                  flush=True)
+    return out
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--config", default=str(ROOT / "benchmarks" / "configs" / "zoo.yaml"))
-    p.add_argument("--only", nargs="+", help="only these models (the HR model must exist for students)")
+    p.add_argument("--only", nargs="+", help="only these models")
     p.add_argument("--runs", default="runs/zoo")
-    p.add_argument("--ship", action="store_true", help="copy the weights into lrface/weights with manifest entries")
+    p.add_argument("--ship", action="store_true", help="write the weights into lrface/weights with manifest entries")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "zoo.json"))
     p.add_argument("--cache", default=None, help="embedding cache for LFW (default $LRFACE_CACHE)")
     p.add_argument("--machine", default="2-core CPU (development machine)")
     args = p.parse_args(argv)
 
     import pandas as pd
+    import torch
 
-    from lrface.config import from_dict
-    from lrface.distill.config import DistillConfig
+    from lrface.config import from_dict, read_yaml
+    from lrface.distill.config import AdaptConfig, DistillConfig
     from lrface.distill.loop import train_distill
+    from lrface.distill.trainer import build_data
     from lrface.eval.calibrate import far_thresholds
     from lrface.models.weights import PACKAGE_WEIGHTS, load_model, read_manifest, sha256_file, write_manifest_entry
-    from lrface.models.zoo import HR_RES
     from lrface.provenance import provenance
 
     cpath = Path(args.config)
     spec = yaml.safe_load(cpath.read_text())
-    names: List[str] = list(spec["models"])
-    hr_name = next(n for n in names if int(spec["models"][n].get("res", 0)) >= HR_RES)
+    students: Dict[str, Any] = dict(spec["students"]["models"])
+    names: List[str] = [LR, HR, *students]
     runs = Path(args.runs)
     out = Path(args.out)
     cache = Path(args.cache or os.environ.get("LRFACE_CACHE") or Path.home() / ".cache" / "lrface")
     rows: Dict[str, Dict[str, Any]] = {r["model"]: r for r in json.loads(out.read_text())} if out.is_file() else {}
-    hr_val: Optional[Dict[str, np.ndarray]] = None
+    lr_run = runs / LR
+    adapt_raw = merge(read_yaml(cpath.parent / spec["lr"]["base"]), dict(spec["lr"].get("set") or {}))
+    adapt_raw["name"] = LR
+    acfg = from_dict(AdaptConfig, adapt_raw, where=f"zoo:{LR}")
+    state: Dict[str, Any] = {}
+
+    def split() -> Any:
+        """The shared validation split: (pack, sorted validation indices, labels)."""
+        if "pack" not in state:
+            dcfg = acfg.to_distill()
+            pack = build_data(dcfg, progress=False)
+            idx = np.sort(np.load(lr_run / "val_indices.npy"))
+            state.update(pack=pack, idx=idx, labels=pack.batch(idx)[1])
+        return state["pack"], state["idx"], state["labels"]
+
+    def hr_val() -> np.ndarray:
+        if "hr" not in state:
+            pack, idx, _ = split()
+            state["hr"] = val_embeddings(load_model(HR), pack, idx, None)
+        return state["hr"]
+
     for name in args.only or names:
-        if name not in spec["models"]:
+        if name not in names:
             raise SystemExit(f"error: unknown model {name!r}; known: {', '.join(names)}")
-        cfg = from_dict(DistillConfig, model_config(spec, name, cpath.parent), where=f"zoo:{name}")
-        run_dir = runs / name
+        if name != LR and not (lr_run / "done.json").is_file():
+            raise SystemExit(f"error: train {LR} first (python benchmarks/train_zoo.py --only {LR})")
         t0 = time.perf_counter()
-        weights = train_distill(cfg, run_dir, progress=False)
-        wall = time.perf_counter() - t0
-        is_hr = name == hr_name
-        res = None if is_hr else cfg.res
-        hr_path = runs / hr_name / "student.pt"
-        if not hr_path.is_file():
-            raise SystemExit(f"error: train {hr_name} first (students are calibrated against it)")
-        val = val_embeddings(weights, cfg, run_dir, res)
-        if hr_val is None:
-            hr_val = val if is_hr else val_embeddings(hr_path, cfg, runs / hr_name, None)
-        thresholds = far_thresholds(val["emb"], val["emb"], val["labels"])
-        thresholds_hr = None
-        if not is_hr:
-            if not np.array_equal(np.load(run_dir / "val_indices.npy"), np.load(runs / hr_name / "val_indices.npy")):
-                raise SystemExit(f"error: {name} and {hr_name} hold out different validation faces (same data and seed needed)")
-            thresholds_hr = far_thresholds(hr_val["emb"], val["emb"], val["labels"])
-        quality_ref = float(np.median(np.linalg.norm(val["emb"], axis=1)))
-        figures = evaluate(weights, None if is_hr else hr_path, cfg.res if not is_hr else HR_RES, cache)
-        m = pd.read_csv(run_dir / "metrics.csv")
-        last = m.dropna(subset=["val_auc"]).iloc[-1]
-        run_entry = next(iter(read_manifest(run_dir).values()))
-        row = {"model": name, "res": HR_RES if is_hr else cfg.res, "arch": cfg.student_arch,
-               "params_M": round(sum(p.numel() for p in load_model(weights).parameters()) / 1e6, 4),
-               "epochs": cfg.optim.epochs, "losses": json.dumps(cfg.losses, sort_keys=True),
-               "val_auc": float(last["val_auc"]), "val_faces": int(len(val["labels"])),
-               "thresholds": thresholds, "thresholds_hr": thresholds_hr, "quality_ref": quality_ref,
-               "train_seconds": round(wall, 1), "machine": args.machine, "run": str(run_dir),
-               **figures, **provenance()}
+        meta: Dict[str, Any] = {}
+        row: Dict[str, Any] = {"model": name}
+        if name == HR:
+            weights = Path(load_model(HR).weights.path)
+            pack, idx, labels = split()
+            e = hr_val()
+            row.update(kind="hr", res=112, sizes=[112], arch="dlib_resnet_v1", train_seconds=0.0,
+                       thresholds=far_thresholds(e, e, labels, FARS),
+                       quality_ref=float(np.median(np.linalg.norm(e, axis=1))), val_faces=int(len(labels)),
+                       **lfw(HR, [None], cache))
+            meta.update(thresholds=row["thresholds"], quality_ref=round(row["quality_ref"], 6))
+        else:
+            finished_before = ((lr_run if name == LR else runs / name) / "done.json").is_file()
+            if name == LR:
+                weights = train_distill(acfg.to_distill(), lr_run, progress=False, product="adapted")
+                sizes: Sequence[int] = LR_SIZES
+                recipe = f"{cpath.relative_to(ROOT)} (lr: {spec['lr']['base']})"
+                kind_row = {"kind": "lr", "sizes": list(sizes), "arch": "dlib_resnet_v1"}
+            else:
+                raw = merge(read_yaml(cpath.parent / spec["students"]["base"]), dict(students[name] or {}))
+                raw["name"] = name
+                dcfg = from_dict(DistillConfig, raw, where=f"zoo:{name}")
+                weights = train_distill(dcfg, runs / name, progress=False)
+                sizes = [dcfg.res]
+                recipe = f"{cpath.relative_to(ROOT)} (students.models.{name})"
+                kind_row = {"kind": "lr", "sizes": [dcfg.res], "arch": dcfg.student_arch}
+            run_dir = Path(weights).parent
+            trained_now = not finished_before
+            if not np.array_equal(np.load(run_dir / "val_indices.npy"), np.load(lr_run / "val_indices.npy")):
+                raise SystemExit(f"error: {name} holds out other validation faces than {LR} (same data, seed, judge needed)")
+            # a run finished by an earlier call: its training time from its own log, not this call's wall
+            wall = time.perf_counter() - t0 if trained_now else logged_train_seconds(run_dir)
+            model = load_model(weights)
+            pack, idx, labels = split()
+            thr, thr_hr, qref = {}, {}, {}
+            for s in sizes:
+                e = val_embeddings(model, pack, idx, s)
+                thr[s] = far_thresholds(e, e, labels, FARS)
+                thr_hr[s] = far_thresholds(hr_val(), e, labels, FARS)
+                qref[s] = round(float(np.median(np.linalg.norm(e, axis=1))), 6)
+            m = pd.read_csv(run_dir / "metrics.csv")
+            last = m.dropna(subset=["val_auc"]).iloc[-1]
+            row.update(**kind_row, res=16 if name == LR else int(sizes[0]),
+                       train_seconds=round(wall, 1), val_auc=float(last["val_auc"]),
+                       val={k: float(v) for k, v in last.items() if str(k).startswith("val_") and pd.notna(v)},
+                       thresholds_by_res={str(k): v for k, v in thr.items()},
+                       thresholds_hr_by_res={str(k): v for k, v in thr_hr.items()},
+                       quality_ref_by_res={str(k): v for k, v in qref.items()}, val_faces=int(len(labels)),
+                       run=str(run_dir), **{k: v for k, v in json.loads((run_dir / "run.json").read_text()).items()
+                                            if k in ("train_faces", "train_identities", "total_steps")},
+                       **lfw(str(weights), list(sizes), cache))
+            run_entry = next(iter(read_manifest(run_dir).values()))
+            meta.update(run_entry.meta)
+            if name == LR:
+                meta.update(thresholds_by_res=thr, thresholds_hr_by_res=thr_hr, quality_ref_by_res=qref,
+                            default_for_res=list(LR_SIZES), kind="lr", role="student")
+            else:
+                s = sizes[0]
+                meta.update(thresholds=thr[s], thresholds_hr=thr_hr[s], quality_ref=qref[s], fast_for_res=[s],
+                            kind="lr", role="student")
+            prov = dict(meta.get("provenance") or {})
+            prov.update(recipe=recipe, run_config=f"config.yaml of {run_dir}")
+            meta["provenance"] = prov
+        row.update({**provenance(), "machine": args.machine,
+                    "params_M": round(sum(p.numel() for p in load_model(weights).parameters()) / 1e6, 4)})
+        if not args.ship and name in rows:  # what only --ship measures stays from the shipping call
+            row.update({k: v for k, v in rows[name].items() if k in ("fp16_shift_points_lr_lr_16", "storage")})
         rows[name] = row
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(list(rows.values()), indent=2) + "\n")
-        print(f"{name}: val_auc {row['val_auc']:.4f}  LFW lr-lr {100 * row['lr_lr_accuracy']:.2f}"
-              + (f"  hr-lr {100 * row['hr_lr_accuracy']:.2f}" if not is_hr else "")
-              + f"  thresholds {thresholds}", flush=True)
-        if args.ship:
-            dst = PACKAGE_WEIGHTS / f"{name}.pt"
-            shutil.copyfile(weights, dst)
-            meta = dict(run_entry.meta)
-            prov = dict(meta.get("provenance") or {})
-            prov.update(recipe=str(cpath.relative_to(ROOT)) + f" (models.{name})", run_config="config.yaml of "
-                        + str(run_dir), overlap_threshold=cfg.data.exclude.centroid_threshold)
-            meta.update(
-                file=dst.name, sha256=sha256_file(dst), role="assistant" if is_hr else "student",
-                default_for_res=[HR_RES if is_hr else cfg.res],
-                **({"default": True} if cfg.res == 16 and not is_hr else {}),  # load_model() with no name
-                thresholds=thresholds, **({"thresholds_hr": thresholds_hr} if thresholds_hr else {}),
-                threshold=thresholds["1e-3"],
-                threshold_note=("calibrated on all impostor pairs of the held-out CelebA validation identities "
-                                f"({len(val['labels'])} faces), flip-TTA; never on LFW"),
-                quality_ref=round(quality_ref, 6), provenance=prov,
-                metrics={**{k: v for k, v in (meta.get("metrics") or {}).items()},
-                         **{f"lfw_{k}": round(float(v), 6) for k, v in figures.items()}},
-            )
-            if is_hr:
-                meta.pop("degradation", None)
-            write_manifest_entry(PACKAGE_WEIGHTS, name, meta)
-            print(f"  shipped {dst} ({dst.stat().st_size / 1e6:.1f} MB)")
+        print(f"{name}: done ({time.perf_counter() - t0:.0f} s)", flush=True)
+        if not args.ship:
+            continue
+        dst = PACKAGE_WEIGHTS / f"{name}.pt"
+        if name != HR:
+            state_dict = torch.load(weights, map_location="cpu", weights_only=True)
+            half = name == LR  # the 11 MB network stored in half precision, checked below
+            tmp = dst.with_name(f".{dst.name}.tmp")
+            torch.save({k: v.half() if half and v.is_floating_point() else v for k, v in state_dict.items()}, tmp)
+            os.replace(tmp, dst)
+            meta.update(file=dst.name, sha256=sha256_file(dst), storage="float16" if half else "float32")
+        entry = read_manifest(PACKAGE_WEIGHTS).get(name)
+        full = dict(entry.meta) if (entry is not None and name == HR) else {}
+        full.update(meta)
+        full["terms"] = TERMS.get(name, TERMS["student"])
+        full["threshold_note"] = ("calibrated on all impostor pairs of the held-out CelebA validation identities "
+                                  f"({row['val_faces']} faces), flip-TTA; never on LFW")
+        full["metrics"] = {**(full.get("metrics") or {}),
+                           **{f"lfw_{k}": round(float(v), 6) for k, v in row.items() if k.startswith(("lr_lr", "hr_lr"))}}
+        write_manifest_entry(PACKAGE_WEIGHTS, name, full)
+        if name == LR:  # the half-precision copy must score what the float32 run did, else float32 ships
+            got = lfw(LR, [16], cache)
+            shift = 100 * abs(got["lr_lr_16_accuracy"] - row["lr_lr_16_accuracy"])
+            row["fp16_shift_points_lr_lr_16"] = round(shift, 4)
+            if shift >= 0.05:
+                print(f"  half precision moves LFW by {shift:.3f} points (>= 0.05): storing float32", flush=True)
+                tmp = dst.with_name(f".{dst.name}.tmp")
+                torch.save(state_dict, tmp)
+                os.replace(tmp, dst)
+                full.update(sha256=sha256_file(dst), storage="float32")
+                write_manifest_entry(PACKAGE_WEIGHTS, name, full)
+            row["storage"] = full["storage"]
+            out.write_text(json.dumps(list(rows.values()), indent=2) + "\n")
+        print(f"  shipped {dst} ({dst.stat().st_size / 1e6:.1f} MB)", flush=True)
     return 0
 
 

@@ -29,7 +29,8 @@ from lrface.errors import (  # noqa: E402,F401  (re-exported public exceptions)
 _LAZY = {
     "embed": "lrface.api",
     "verify": "lrface.api",
-    "Gallery": "lrface.api",
+    "Gallery": "lrface.gallery",
+    "Identification": "lrface.gallery",
     "Verification": "lrface.api",
     "FaceInfo": "lrface.api",
     "load_model": "lrface.models.weights",

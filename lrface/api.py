@@ -13,7 +13,6 @@ Example:
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
@@ -21,12 +20,14 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
-from lrface.errors import NoFaceError, WeightsError
+from lrface.decisions import FARS as _FARS
+from lrface.decisions import pair_threshold as _pair_threshold
+from lrface.errors import ImageReadError, NoFaceError, WeightsError
 from lrface.eval.protocols.base import l2_normalize
 from lrface.face.degrade import Degradation, get_preset
 from lrface.face.io import read_image
 from lrface.models.base import FaceModel
-from lrface.models.inputs import inference_copy, lr_faces, model_view, run_batches
+from lrface.models.inputs import inference_copy, lr_faces, model_view, photo_chip, run_views
 from lrface.models.weights import load_model
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,9 @@ def _get_model(model: ModelLike, res: Optional[int], device: Optional[str]) -> F
                 )
         return model
     dev = str(torch.device(device or "cpu"))
-    key = (str(model), res if model is None else None, dev, os.environ.get("LRFACE_WEIGHTS", ""))
+    from lrface.settings import user_weights_dir
+
+    key = (str(model), res if model is None else None, dev, str(user_weights_dir() or ""))
     hit = _MODEL_CACHE.get(key)
     if hit is not None and hit[0] == _weights_stamp(hit[1]):
         return hit[1]
@@ -141,6 +144,8 @@ class FaceInfo:
         upsampled: the detector found the face only on the photo enlarged this many times;
             0 when a small image (at most 32 px, or 64 px with no detectable face) was
             taken as a tight face crop.
+        error: why there is no embedding (``"unreadable: ..."``, ``"no face found"``), with
+            ``on_no_face="nan"``; ``None`` when the face was embedded.
     """
 
     found: bool
@@ -149,10 +154,19 @@ class FaceInfo:
     face_px: float = float("nan")
     quality: float = float("nan")
     upsampled: float = 1.0
+    error: Optional[str] = None
 
 
-def _find_face(img: np.ndarray) -> Tuple[Optional[np.ndarray], float, float]:
-    """Detect and align the largest face: ``(aligned 112 crop or None, face_px, upsample)``.
+#: What :func:`_find_face` returns: ``(aligned 112 crop or None, face_px, upsample, source)``;
+#: ``source`` is ``(photo, landmarks in it)`` for a detected face (so a model with its own face
+#: geometry can be given a crop cut from the photo itself), ``None`` for a crop taken as it is.
+Found = Tuple[Optional[np.ndarray], float, float, Optional[Tuple[np.ndarray, np.ndarray]]]
+#: What :func:`_prepare` returns per input: :data:`Found` and why there is no face (or ``None``).
+Prepared = Tuple[Optional[np.ndarray], float, float, Optional[Tuple[np.ndarray, np.ndarray]], Optional[str]]
+
+
+def _find_face(img: np.ndarray) -> Found:
+    """Detect and align the largest face: ``(aligned 112 crop or None, face_px, upsample, source)``.
 
     Faces not found at 1x are searched on the photo enlarged 2x, then 4x; faces found at 1x
     but smaller than :data:`REFINE_BELOW` px are detected again at 2x for better landmarks.
@@ -168,16 +182,17 @@ def _find_face(img: np.ndarray) -> Tuple[Optional[np.ndarray], float, float]:
         # A face that fills an image this small is a camera crop; the detector, run on it
         # enlarged 4x, finds it but places the landmarks worse than the crop already is
         # (on the demo's 12-16 px crops, detection lowered the genuine scores).
-        return img, float(min(img.shape[:2])), 0.0
+        return img, float(min(img.shape[:2])), 0.0, None
     got = detect_and_align(img, size=(112, 112), pad_retry=DEFAULT_PAD_RETRY)
     if got is not None:
         px = face_size(got.face.landmarks)
+        src = (img, np.asarray(got.face.landmarks, np.float64))
         if px >= REFINE_BELOW:
-            return got.image, px, 1.0
+            return got.image, px, 1.0, src
         # O-Net's landmarks on a face this small are off by a pixel or more (tests/test_zoo.py
         # checks the measured size of 10 and 14 px faces): detect again on the photo enlarged
         # 2x, where they are placed better.
-        first = (got.image, px, 1.0)
+        first: Optional[Found] = (got.image, px, 1.0, src)
     else:
         first = None
     for f in DETECT_UPSAMPLE:
@@ -188,69 +203,124 @@ def _find_face(img: np.ndarray) -> Tuple[Optional[np.ndarray], float, float]:
         big = cv2.resize(img, None, fx=f, fy=f, interpolation=cv2.INTER_CUBIC)
         got = detect_and_align(big, size=(112, 112))
         if got is not None:
-            return got.image, face_size(got.face.landmarks) / f, f
+            lm = np.asarray(got.face.landmarks, np.float64)
+            return got.image, face_size(lm) / f, f, (big, lm)
     if first is not None:
         return first
     if max(img.shape[:2]) <= CROP_MAX_SIDE:
         # No face found in an image this small: it is a tight face crop from a camera (a
         # detector needs context around the face, which a crop does not have). Use it as it is.
-        return img, float(min(img.shape[:2])), 0.0
-    return None, float("nan"), 1.0
+        return img, float(min(img.shape[:2])), 0.0, None
+    return None, float("nan"), 1.0, None
 
 
-def _prepare(items: List[Any], align: Union[bool, Sequence[bool]],
-             on_no_face: str) -> List[Tuple[Optional[np.ndarray], float, float]]:
-    """Read each input and find its face: ``(face or None, face_px, upsample)`` per item.
+#: Inputs taken as face crops (``align=False``, or small images without detection) of
+#: :data:`CHECK_MIN_SIDE` to this many pixels on their longer side go through the face-ness
+#: check (:mod:`lrface.face.faceness`): a uniform patch, noise or background is not a face.
+CHECK_MAX_SIDE = 64
+#: Below this size nothing can tell a face from a patch (LFW faces at 6 px pass the check 78% of
+#: the time, at 8 px 99%): smaller crops are not checked.
+CHECK_MIN_SIDE = 8
+
+
+def _prepare(items: List[Any], align: Union[bool, Sequence[bool]], on_no_face: str,
+             check_face: bool = True) -> List[Prepared]:
+    """Read each input and find its face: ``(face or None, face_px, upsample, source, error)``
+    per item (see :data:`Found`; ``error`` says why there is no face).
 
     With ``align=True`` the face is detected and aligned onto the 112x112 template; with
     ``align=False`` the input is the aligned crop itself and its size is its shorter side.
-    ``align`` may also give one flag per input.
+    ``align`` may also give one flag per input. Small crops taken as they are must pass the
+    face-ness check (``check_face``).
     """
     flags = [bool(align)] * len(items) if isinstance(align, (bool, np.bool_)) else [bool(a) for a in align]
     if len(flags) != len(items):
         raise ValueError(f"align has {len(flags)} flags for {len(items)} inputs")
-    out: List[Tuple[Optional[np.ndarray], float, float]] = []
+    out: List[Prepared] = []
     for i, item in enumerate(items):
-        img = read_image(item)
-        if not flags[i]:
-            out.append((img, float(min(img.shape[:2])), 1.0))
+        try:
+            img = read_image(item)
+        except ImageReadError as e:
+            if on_no_face == "raise":
+                raise
+            # one unreadable input costs its own row only (FaceInfo.error says why)
+            out.append((None, float("nan"), 1.0, None, f"unreadable: {e}"))
             continue
-        face, px, up = _find_face(img)
+        if not flags[i]:
+            out.append((img, float(min(img.shape[:2])), 1.0, None, None))
+            continue
+        found = _find_face(img)
+        face = found[0]
         if face is None and on_no_face == "raise":
-            name = item if isinstance(item, (str, Path)) else f"image #{i}"
             raise NoFaceError(
-                f"no face found in {name}; pass align=False for pre-aligned crops, "
+                f"no face found in {_name(item, i)}; pass align=False for pre-aligned crops, "
                 "or on_no_face='nan' to get a NaN row instead"
             )
-        out.append((face, px, up))
+        out.append((*found, None if face is not None else "no face found"))
+    if check_face:
+        out = _reject_nonfaces(items, out, on_no_face)
     return out
 
 
-def _plan(faces: List[Tuple[Optional[np.ndarray], float, float]], model: ModelLike, res: Optional[int],
-          device: Optional[str]) -> Dict[Any, Tuple[FaceModel, Optional[int], List[int]]]:
-    """Group the found faces by the model that will embed them: ``{key: (model, res, [i, ...])}``.
+def _name(item: Any, i: int) -> str:
+    return str(item) if isinstance(item, (str, Path)) else f"image #{i}"
+
+
+def _reject_nonfaces(items: List[Any], found: List[Prepared], on_no_face: str) -> List[Prepared]:
+    """Small inputs taken as face crops (no detection confirmed them) that the face-ness check
+    scores below its threshold become "not a face" (``on_no_face`` applies)."""
+    from lrface.face.faceness import FACENESS_THRESHOLD, faceness
+
+    idx = [i for i, f in enumerate(found)
+           if f[0] is not None and f[3] is None and CHECK_MIN_SIDE <= max(f[0].shape[:2]) <= CHECK_MAX_SIDE]
+    if not idx:
+        return found
+    scores = faceness([found[i][0] for i in idx])
+    out = list(found)
+    for i, sc in zip(idx, scores):
+        if sc >= FACENESS_THRESHOLD:
+            continue
+        why = f"not a face (face-ness {sc:.2f} < {FACENESS_THRESHOLD:.2f})"
+        if on_no_face == "raise":
+            raise NoFaceError(f"{_name(items[i], i)}: {why}; pass check_face=False to embed it anyway, "
+                              "or on_no_face='nan' to get a NaN row instead")
+        log.info("input %d: %s", i, why)
+        out[i] = (None, found[i][1], found[i][2], None, why)
+    return out
+
+
+def _plan(faces: List[Prepared], model: ModelLike, res: Optional[int],
+          device: Optional[str], prefer: str = "accuracy") -> Dict[Any, Tuple[FaceModel, List[Tuple[int, Optional[int]]]]]:
+    """Group the found faces by the model that will embed them: ``{key: (model, [(i, size), ...])}``
+    where ``size`` is the LR size face ``i`` is degraded to (``None``: used as it is).
 
     ``model`` given: that model for every face (``res`` as given). ``model=None``: the shipped
-    model chosen by :mod:`lrface.models.zoo`, by ``res`` when given, else per face by its size.
+    model chosen by :mod:`lrface.models.zoo` (``prefer``: ``"accuracy"`` or ``"speed"``), by
+    ``res`` when given, else per face by its size.
     """
-    from lrface.models.zoo import HR_RES, pick, shipped_by_res
+    from lrface.models.zoo import HR_RES, lr_size, pick, shipped_by_res
 
-    groups: Dict[Any, Tuple[FaceModel, Optional[int], List[int]]] = {}
+    groups: Dict[Any, Tuple[FaceModel, List[Tuple[int, Optional[int]]]]] = {}
     if model is not None:
         m = _get_model(model, res, device)
-        groups[0] = (m, res, [i for i, f in enumerate(faces) if f[0] is not None])
+        groups[0] = (m, [(i, res) for i, f in enumerate(faces) if f[0] is not None])
         return groups
-    table = shipped_by_res()  # read the manifests once per call, not once per face
-    for i, (face, px, _) in enumerate(faces):
+    table = shipped_by_res(prefer)  # read the manifests once per call, not once per face
+    for i, found in enumerate(faces):
+        face, px = found[0], found[1]
         if face is None:
             continue
-        choice = pick(float(res) if res is not None else px, table)
+        size = float(res) if res is not None else px
+        choice = pick(size, table)
         if choice.model not in groups:
-            m = _get_model(choice.model, None, device)
-            # the face is degraded to the asked res (or the chosen model's), never for the HR model
-            use = res if res is not None else (None if choice.res >= HR_RES else choice.res)
-            groups[choice.model] = (m, use, [])
-        groups[choice.model][2].append(i)
+            groups[choice.model] = (_get_model(choice.model, None, device), [])
+        # the face is degraded to the asked res, or to the size the chosen LR model takes it at;
+        # never for the HR model
+        if res is not None:
+            use: Optional[int] = int(res)
+        else:
+            use = None if choice.res >= HR_RES else lr_size(table[choice.res], px, choice.res)
+        groups[choice.model][1].append((i, use))
     return groups
 
 
@@ -267,16 +337,19 @@ def embed(
     align: Union[bool, Sequence[bool]] = True,
     batch_size: int = 256,
     device: Optional[str] = None,
-    flip: bool = False,
+    flip: bool = True,
     on_no_face: str = "raise",
     return_info: bool = False,
+    prefer: str = "accuracy",
+    check_face: bool = True,
 ) -> Any:
     """Embed faces: ``(N, D)`` float32, unit L2 norm.
 
     With no ``model`` and no ``res``, each face goes to the shipped model that fits its real
-    size (measured from the landmarks, or the crop's size with ``align=False``): the student
-    for 8, 12, 16, 20, 24 or 32 px, or the HR model for faces of 40 px and more (see
-    :mod:`lrface.models.zoo`). All shipped models share one embedding space, so rows from
+    size (measured from the landmarks, or the crop's size with ``align=False``): the HR model
+    (``lrface-hr``) for faces of 32 px and more, the LR model (``lrface-lr``, adapted to faces
+    of 8 to 32 px) below that, or with ``prefer="speed"`` the compact student for the size
+    (see :mod:`lrface.models.zoo`). All shipped models share one embedding space, so rows from
     different models compare directly. ``return_info=True`` tells which model ran.
 
     Args:
@@ -296,59 +369,92 @@ def embed(
         device: where to load a model given by name or path (default ``"cpu"``); a model
             object is used where it is (a different ``device`` is an error: embed() never
             moves a caller's model).
-        flip: add the embedding of the mirrored face before normalising (flip-TTA).
-        on_no_face: ``"raise"`` (:class:`lrface.NoFaceError`, default) or ``"nan"`` (that
-            row is all NaN).
+        flip: add the embedding of the mirrored face before normalising (flip-TTA; on by
+            default, as in :func:`verify` and in the calibration of the shipped thresholds).
+        on_no_face: ``"raise"`` (default: :class:`lrface.NoFaceError`, or
+            :class:`lrface.ImageReadError` for an input that cannot be read) or ``"nan"``: that
+            row is all NaN and its :class:`FaceInfo` says why (``error``); the rest of the batch
+            is embedded as usual.
         return_info: also return one :class:`FaceInfo` per input (model used, face size,
             quality score).
+        prefer: with ``model=None``, ``"accuracy"`` (default: ``lrface-lr`` for small faces)
+            or ``"speed"`` (the compact student for the face's size, many times faster).
+        check_face: inputs taken as face crops (``align=False``, or images of at most 32 px)
+            of 8 to :data:`CHECK_MAX_SIDE` px must pass the face-ness check
+            (:mod:`lrface.face.faceness`), else they count as "no face" (``on_no_face``
+            applies; ``FaceInfo.error`` says "not a face"). ``False`` trusts every crop.
 
     Returns:
         ``np.ndarray`` of shape (N, D), float32; one row per input (N = 1 for one image);
         with ``return_info=True``, ``(embeddings, [FaceInfo, ...])``.
 
     Raises:
-        lrface.ImageReadError: an input cannot be read.
+        lrface.ImageReadError: an input cannot be read and ``on_no_face="raise"``.
         lrface.NoFaceError: no face found and ``on_no_face="raise"``.
 
     Example:
         >>> e, info = lrface.embed("camera_crop_16px.png", return_info=True)  # doctest: +SKIP
         >>> info[0].model, info[0].face_px, round(info[0].quality, 2)       # doctest: +SKIP
-        ('lrface-s16', 16.0, 0.95)
+        ('lrface-lr', 16.0, 0.95)
     """
     if on_no_face not in ("raise", "nan"):
         raise ValueError(f"on_no_face must be 'raise' or 'nan', got {on_no_face!r}")
+    from lrface.models.zoo import PREFERENCES
+
+    if prefer not in PREFERENCES:
+        raise ValueError(f"prefer must be one of {', '.join(map(repr, PREFERENCES))}, got {prefer!r}")
     if model is not None:
         _get_model(model, res, device)  # fail on a bad model before reading any image
     items, _ = _as_list(images)
-    faces = _prepare(items, align, on_no_face)
-    infos: List[FaceInfo] = [FaceInfo(False, face_px=px, upsampled=up) for _, px, up in faces]
-    groups = _plan(faces, model, res, device)
+    faces = _prepare(items, align, on_no_face, check_face)
+    infos: List[FaceInfo] = [FaceInfo(False, face_px=f[1], upsampled=f[2], error=f[4]) for f in faces]
+    groups = _plan(faces, model, res, device, prefer)
     dim = next(iter(groups.values()))[0].embedding_size if groups else _embedding_size(model, res, device)
     out = np.full((len(items), dim), np.nan, np.float32)
-    for m, use_res, idx in groups.values():
-        if not idx:
+    for m, members in groups.values():
+        if not members:
             continue
         if m.embedding_size != dim:
             raise ValueError(f"models of different embedding sizes in one call: {m.embedding_size} vs {dim}")
+        idx = [i for i, _ in members]
         recipe = _lr_recipe(m)
-        lrs = [lr_faces(faces[i][0], use_res, recipe)[0] for i in idx]
+        lrs = [lr_faces(faces[i][0], use, recipe)[0] for i, use in members]
         # Each face goes through the same view as in lrface-bench (faces can differ in size
-        # here, so views are made one by one, then run in the same batches).
-        views = np.concatenate([model_view(x, m) for x in lrs])
-        e = run_batches(m, views, batch_size).astype(np.float64)
-        if flip:
-            flipped = np.concatenate([model_view(np.ascontiguousarray(x[:, ::-1]), m) for x in lrs])
-            e = (e + run_batches(m, flipped, batch_size)) / 2
+        # here, so views are made one by one, then run in the same batches). A full-resolution
+        # face for a model with dlib's chip geometry is cut from the photo itself: the chip
+        # reaches below the 112 crop.
+        from_photo = [use is None and m.cfg.template == "dlib_chip" and faces[i][3] is not None for i, use in members]
+        chips = [photo_chip(*faces[i][3], m.cfg.input_size) if p else None for (i, _), p in zip(members, from_photo)]
+        views = np.concatenate([c if c is not None else model_view(x, m) for c, x in zip(chips, lrs)])
+        e = run_views(m, views, batch_size).astype(np.float64)
+        if flip:  # the mirrored face through the same view (the chip cut from the photo: mirrored)
+            flipped = np.concatenate([np.ascontiguousarray(c[:, :, ::-1]) if c is not None
+                                      else model_view(np.ascontiguousarray(x[:, ::-1]), m) for c, x in zip(chips, lrs)])
+            e = (e + run_views(m, flipped, batch_size)) / 2
         out[idx] = l2_normalize(e)
         entry = getattr(m, "weights", None)
-        ref = float((entry.meta.get("quality_ref") if entry is not None else None) or 1.0)
-        q = np.linalg.norm(e, axis=1) / ref
         name = _model_name(m)
-        for k, i in enumerate(idx):
-            r = use_res if use_res is not None and faces[i][0].shape[0] > use_res else None
-            infos[i] = FaceInfo(True, name, r, faces[i][1], float(q[k]), faces[i][2])
-            log.info("face %d: %.1f px -> %s (res %s), quality %.2f", i, faces[i][1], name, r, q[k])
+        for k, (i, use) in enumerate(members):
+            r = use if use is not None and faces[i][0].shape[0] > use else None
+            q = float(np.linalg.norm(e[k])) / _quality_ref(entry, r)
+            infos[i] = FaceInfo(True, name, r, faces[i][1], q, faces[i][2])
+            log.info("face %d: %.1f px -> %s (res %s), quality %.2f", i, faces[i][1], name, r, q)
     return (out, infos) if return_info else out
+
+
+def _quality_ref(entry: Any, res: Optional[int]) -> float:
+    """The model's median raw-embedding norm on validation faces (per face size when the
+    manifest has ``quality_ref_by_res``): the quality score's denominator."""
+    if entry is None:
+        return 1.0
+    by_res = entry.meta.get("quality_ref_by_res")
+    if by_res:
+        from lrface.decisions import _at_res
+
+        v = _at_res({k: {"q": x} for k, x in by_res.items()}, res)
+        if v is not None:
+            return float(v["q"])
+    return float(entry.meta.get("quality_ref") or 1.0)
 
 
 def _embedding_size(model: ModelLike, res: Optional[int], device: Optional[str]) -> int:
@@ -374,6 +480,9 @@ class Verification:
             (``None`` for a threshold the caller gave).
         models: the model that embedded each face; ``quality``: each face's quality score
             (see :class:`FaceInfo`); ``faces``: both :class:`FaceInfo` records.
+        score_far: the false accept rate this score corresponds to for this pair of models and
+            face sizes (the share of impostor pairs scoring as high in the calibration; see
+            :func:`lrface.decisions.pair_far`), ``None`` without calibration.
     """
 
     score: float
@@ -383,54 +492,34 @@ class Verification:
     models: Tuple[Optional[str], Optional[str]] = (None, None)
     quality: Tuple[float, float] = (float("nan"), float("nan"))
     faces: Tuple[Any, ...] = ()
+    score_far: Optional[float] = None
 
     def __float__(self) -> float:
         return self.score
 
 
-#: The false accept rates every shipped model has a calibrated threshold for.
-FARS = (1e-2, 1e-3)
+#: The false accept rates every shipped model has calibrated thresholds for.
+FARS = _FARS
 
 
-def pair_threshold(a: Any, b: Any, far: float = 1e-3) -> Optional[float]:
-    """The calibrated threshold for a pair of faces embedded by models ``a`` and ``b``.
-
-    Each shipped model's manifest holds ``thresholds`` (both faces by this model) and
-    ``thresholds_hr`` (this model's face against the HR model's), per FAR, calibrated on
-    held-out CelebA identities (never on LFW View 2). For two different students the lower
-    resolution's threshold is used, since the worse face sets the score distribution.
-    Models without calibration give ``None`` (legacy single ``threshold`` when present).
-    """
-    ea, eb = (getattr(x, "weights", None) if isinstance(x, torch.nn.Module) else x for x in (a, b))
-    if ea is None or eb is None:
-        return None
-    from lrface.eval.metrics import rate_key
-
-    key = rate_key(far)
-    hr_a, hr_b = ea.meta.get("role") == "assistant", eb.meta.get("role") == "assistant"
-    if ea.name == eb.name or (hr_a and hr_b):
-        table = ea.meta.get("thresholds") or {}
-        t = table.get(key)
-        return float(t) if t is not None else ea.threshold
-    if hr_a or hr_b:
-        lr = eb if hr_a else ea
-        t = (lr.meta.get("thresholds_hr") or {}).get(key)
-        return None if t is None else float(t)
-    low = min((ea, eb), key=lambda e: int((e.meta.get("default_for_res") or [999])[0]))
-    t = (low.meta.get("thresholds") or {}).get(key)
-    return None if t is None else float(t)
+def pair_threshold(a: Any, b: Any, far: float = 1e-3, res_a: Optional[int] = None,
+                   res_b: Optional[int] = None) -> Optional[float]:
+    """The calibrated threshold for a pair of faces embedded by models ``a`` and ``b`` (at
+    ``res_a`` / ``res_b`` px when known); see :func:`lrface.decisions.pair_threshold`."""
+    return _pair_threshold(a, b, far, res_a, res_b)
 
 
 def verify(a: Any, b: Any, model: ModelLike = None, res: Optional[int] = None,
            threshold: Optional[float] = None, align: Union[bool, Sequence[bool]] = True, flip: bool = True,
-           far: float = 1e-3) -> Verification:
+           far: float = 1e-3, prefer: str = "accuracy") -> Verification:
     """Are ``a`` and ``b`` the same person?
 
     Each face is embedded as :func:`embed` does (with no ``model``: the shipped model that
     fits its size, so a 16 px camera crop and a 112 px ID photo each get their own model, in
     one embedding space). The decision uses ``threshold``, or the threshold calibrated for
-    false accept rate ``far`` (``1e-2`` or ``1e-3``) for this pair of models, measured with
-    flip-TTA (hence ``flip=True`` by default). Without either, ``same`` is ``None``.
+    false accept rate ``far`` (``1e-2``, ``1e-3`` or ``1e-4``) for this pair of models and face
+    sizes, measured with flip-TTA (hence ``flip=True`` by default). Without either, ``same``
+    is ``None``. ``prefer`` as in :func:`embed`.
 
     ``align`` is one flag for both inputs or a pair, e.g. ``(True, False)`` for an ID photo
     and a tight camera crop.
@@ -441,110 +530,25 @@ def verify(a: Any, b: Any, model: ModelLike = None, res: Optional[int] = None,
     """
     if far not in FARS and threshold is None:
         raise ValueError(f"far must be one of {', '.join(map(str, FARS))} (calibrated), got {far}")
-    e, info = embed([a, b], model=model, res=res, align=align, flip=flip, return_info=True)
+    e, info = embed([a, b], model=model, res=res, align=align, flip=flip, return_info=True, prefer=prefer)
     score = float(np.dot(e[0], e[1]))
     t, f = threshold, None
-    if t is None:
-        if model is not None:
-            m = _get_model(model, res, None)
-            t = pair_threshold(m, m, far)
-        else:
-            from lrface.models.weights import available_weights
+    from lrface.decisions import pair_far
+    from lrface.models.weights import available_weights
 
-            w = available_weights()
-            t = pair_threshold(w.get(info[0].model), w.get(info[1].model), far)
+    sizes = (info[0].res, info[1].res)
+    if model is not None:
+        m = _get_model(model, res, None)
+        pair = (m, m)
+    else:
+        w = available_weights()
+        pair = (w.get(info[0].model), w.get(info[1].model))
+    if t is None:
+        t = pair_threshold(*pair, far, *sizes)
         f = far if t is not None else None
     return Verification(score, None if t is None else bool(score >= t), t, f,
-                        (info[0].model, info[1].model), (info[0].quality, info[1].quality), tuple(info))
+                        (info[0].model, info[1].model), (info[0].quality, info[1].quality), tuple(info),
+                        pair_far(*pair, score, *sizes))
 
 
-class Gallery:
-    """1:N search over enrolled embeddings.
-
-    Exact cosine search with numpy by default; with ``backend="faiss"`` (``pip install
-    faiss-cpu``) an inner-product FAISS index, for galleries of millions.
-
-    Example:
-        >>> g = Gallery()
-        >>> g.add(np.eye(3, dtype=np.float32), ["a", "b", "c"])
-        >>> g.search(np.array([[0.0, 1.0, 0.0]], np.float32), k=1)[0][0]
-        ('b', 1.0)
-    """
-
-    def __init__(self, backend: str = "numpy") -> None:
-        if backend not in ("numpy", "faiss"):
-            raise ValueError("backend must be 'numpy' or 'faiss'")
-        self.backend = backend
-        self._emb = np.zeros((0, 0), np.float32)
-        self.labels: List[Any] = []
-        self.models: List[str] = []  # the model that embedded each entry ("" when unknown)
-        self._index = None
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def add(self, embeddings: np.ndarray, labels: Sequence[Any], models: Optional[Sequence[str]] = None) -> None:
-        """Enrol embeddings (N, D) (normalised here) with one label each (and optionally the
-        name of the model that embedded each, used to pick open-set thresholds)."""
-        e = np.asarray(embeddings, np.float32)
-        if e.ndim != 2 or len(e) != len(labels):
-            raise ValueError(f"need (N, D) embeddings and N labels, got {e.shape} and {len(labels)}")
-        if len(self) and e.shape[1] != self._emb.shape[1]:
-            raise ValueError(f"embedding size {e.shape[1]} differs from the gallery's {self._emb.shape[1]}")
-        e = e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
-        self._emb = e if not len(self) else np.concatenate([self._emb, e])
-        self.labels.extend(labels)
-        self.models.extend([str(m or "") for m in models] if models is not None else [""] * len(labels))
-        self._index = None
-
-    def enrol(self, images: Any, labels: Sequence[Any], **embed_kw: Any) -> None:
-        """Embed ``images`` with :func:`embed` and add them (faces not found are skipped
-        when ``on_no_face="nan"`` is passed)."""
-        e, info = embed(images, return_info=True, **embed_kw)
-        ok = ~np.isnan(e).any(axis=1)
-        self.add(e[ok], [x for x, k in zip(labels, ok) if k], [i.model for i, k in zip(info, ok) if k])
-
-    def search(self, probes: np.ndarray, k: int = 5) -> List[List[Tuple[Any, float]]]:
-        """Top-``k`` ``(label, cosine)`` per probe embedding, best first."""
-        if not len(self):
-            raise ValueError("the gallery is empty; add() embeddings first")
-        p = np.asarray(probes, np.float32)
-        p = p[None] if p.ndim == 1 else p
-        p = p / np.maximum(np.linalg.norm(p, axis=1, keepdims=True), 1e-12)
-        k = min(k, len(self))
-        if self.backend == "faiss":
-            scores, idx = self._faiss().search(p, k)
-        else:
-            sims = p @ self._emb.T
-            idx = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-            part = np.take_along_axis(sims, idx, 1)
-            order = np.argsort(-part, axis=1, kind="stable")
-            idx = np.take_along_axis(idx, order, 1)
-            scores = np.take_along_axis(part, order, 1)
-        return [[(self.labels[j], round(float(s), 6)) for j, s in zip(ri, rs)] for ri, rs in zip(idx, scores)]
-
-    def _faiss(self):
-        if self._index is None:
-            try:
-                import faiss  # optional extra
-            except ImportError:
-                raise ImportError("backend='faiss' needs `pip install faiss-cpu`") from None
-            self._index = faiss.IndexFlatIP(self._emb.shape[1])
-            self._index.add(self._emb)
-        return self._index
-
-    def save(self, path: Union[str, Path]) -> None:
-        """Save embeddings and labels to an ``.npz`` (labels stored as strings)."""
-        np.savez(path, embeddings=self._emb, labels=np.array([str(x) for x in self.labels]),
-                 models=np.array(self.models))
-
-    @classmethod
-    def load(cls, path: Union[str, Path], backend: str = "numpy") -> "Gallery":
-        data = np.load(path, allow_pickle=False)
-        g = cls(backend)
-        if "embeddings" not in data or "labels" not in data:
-            raise ValueError(f"{path} is not a gallery file (needs 'embeddings' and 'labels'; lrface-embed's "
-                             ".npz has 'paths': build a gallery from a folder G/<identity>/<image> instead)")
-        g.add(data["embeddings"], [str(x) for x in data["labels"]],
-              list(data["models"]) if "models" in data else None)
-        return g
+from lrface.gallery import Gallery, Identification  # noqa: E402,F401  (re-exported: part of the API)

@@ -183,7 +183,7 @@ def run(
     res_list: Sequence[Optional[int]],
     models: Sequence[str],
     *,
-    mode: str = "lr-lr",
+    mode: Optional[str] = None,
     root: Optional[str] = None,
     degrade_preset: str = "area",
     flip: bool = False,
@@ -201,13 +201,14 @@ def run(
     teacher, or a shipped HR model), as a gallery of ID photos matched against LR probes is.
     Both models must embed into the same space (a student distilled from that teacher).
     """
-    if hr_model is not None and mode != "hr-lr":
-        raise ValueError("--hr-model applies to --mode hr-lr only")
     from lrface.eval.protocols import get_protocol
     from lrface.eval.protocols.faces import face_cache
 
     proto = get_protocol(dataset, root=root, degrade=degrade_preset, flip=flip, batch_size=batch_size,
                          **(protocol_kwargs or {}))
+    mode = proto.resolve_mode(mode, next((r for r in res_list if r is not None), None))
+    if hr_model is not None and mode != "hr-lr":
+        raise ValueError("--hr-model applies to --mode hr-lr only")
     proto.check()  # a bad root fails here, before any model is loaded
     cache = EmbeddingCache(cache_dir / "embeddings" if cache_dir else None)
     prov = provenance()
@@ -230,10 +231,7 @@ def run(
             progress(f"{dataset} res={res} model={bm.label}")
             t0 = time.perf_counter()
             with face_cache(cache_dir / "faces" if cache_dir else None):
-                if dataset == "lfw-surveillance":
-                    out = proto.evaluate(fn, res=res)
-                else:
-                    out = proto.evaluate(fn, res=res, mode=mode)
+                out = proto.evaluate(fn, res=res, mode=mode)
             wall = time.perf_counter() - t0
             lr_fn = fn.lr if hr_fn is not None else fn
             out.update(

@@ -78,7 +78,8 @@ def camera_frame(photo: np.ndarray, face_px: float, measured_px: float, seed: in
 def run_recognition_demo(out: Path, sizes: Tuple[int, ...] = (16, 24), crop_sizes: Tuple[int, ...] = (12, 16),
                          far: float = 1e-3) -> Dict[str, object]:
     """Verify and search degraded probes against the ID photos; prints a table, returns a report."""
-    from lrface.api import FaceInfo, Gallery, embed, pair_threshold
+    from lrface.api import FaceInfo, embed, pair_threshold
+    from lrface.gallery import Gallery
     from lrface.face.degrade import degrade
     from lrface.face.io import read_image, write_image
     from lrface.face.pipeline import detect_and_align
@@ -117,31 +118,64 @@ def run_recognition_demo(out: Path, sizes: Tuple[int, ...] = (16, 24), crop_size
     print(f"  {'probe':26s} {'face px':>7s}  {'model':10s} {'quality':>7s} {'threshold':>9s}  "
           + "  ".join(f"{p:>19s}" for p in people) + "  search")
     correct = 0
+    sheet: List[Tuple[np.ndarray, str, Optional[np.ndarray], str, bool]] = []
     for name, person, img, is_crop in probes:
         e, info = embed(img, align=not is_crop, flip=True, on_no_face="nan", return_info=True)
         i: FaceInfo = info[0]
         if not i.found:
             print(f"  {name:26s} no face found")
             rows.append({"probe": name, "person": person, "found": False})
+            sheet.append((img, name, None, "no face found", False))
             continue
         cells, scores = [], {}
         t = None
         for p, ge, gi in zip(people, g_emb, g_info):
             sc = float(e[0] @ ge)
-            t = pair_threshold(weights.get(gi.model), weights.get(i.model), far)
+            t = pair_threshold(weights.get(gi.model), weights.get(i.model), far, gi.res, i.res)
             scores[p] = {"score": sc, "threshold": t, "same": None if t is None else sc >= t}
             cells.append(f"{sc:6.3f} {'?' if t is None else ('same' if sc >= t else 'different'):>9s}")
-        top = gallery.search(e[0], k=1)[0][0]
-        t_top = scores[top[0]]["threshold"]
-        answer = top[0] if t_top is None or top[1] >= t_top else "unknown"
+        d = gallery.identify(e, [i], far=far)[0]  # open set: the best match, or "unknown"
+        answer = d.label
         correct += answer == person
         print(f"  {name:26s} {i.face_px:7.1f}  {i.model:10s} {i.quality:7.2f} {'-' if t is None else f'{t:.3f}':>9s}  "
               + "  ".join(f"{c:>19s}" for c in cells) + f"  {answer}")
         rows.append({"probe": name, "person": person, "found": True, "face_px": i.face_px, "model": i.model,
                      "res": i.res, "quality": i.quality, "upsampled": i.upsampled, "scores": scores, "search": answer})
+        verdict = f"{answer} ({d.score:.3f}" + (f" vs {d.threshold:.3f})" if d.threshold is not None else ")")
+        sheet.append((img, f"{name} ({i.face_px:.0f} px, {i.model})", gallery_imgs[people.index(d.best)], verdict,
+                      answer == person))
+    result_png = out / "results.png"
+    draw_results(sheet, result_png)
     print(f"\n{correct} of {len(probes)} probes identified correctly (open set, FAR {rate_key(far)}); "
-          f"probes saved in {out / 'probes'}")
+          f"probes saved in {out / 'probes'}; the picture: {result_png}")
     print("The probes are mirrored, tilted, blurred, noisy, JPEG-compressed copies of the ID photos; "
           "accuracy on other photos of each person is in docs/results.md (LFW).")
     return {"people": people, "gallery_models": [i.model for i in g_info], "probes": rows, "correct": correct,
-            "far": far}
+            "far": far, "picture": str(result_png)}
+
+
+def draw_results(rows: List[Tuple[np.ndarray, str, Optional[np.ndarray], str, bool]], path: Path,
+                 cell: int = 112) -> None:
+    """A picture of the demo's answers, one row per probe: the probe as the camera saw it
+    (enlarged, pixels kept square), its best gallery match, and the decision (green when right,
+    red when wrong or unknown)."""
+    from lrface.face.io import write_image
+
+    width = 2 * cell + 420
+    canvas = np.full((cell * len(rows) + 8 * (len(rows) + 1), width, 3), 255, np.uint8)
+    for k, (probe, label, match, verdict, right) in enumerate(rows):
+        y = 8 + k * (cell + 8)
+        h, w = probe.shape[:2]
+        f = cell / max(h, w)
+        big = cv2.resize(probe, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_NEAREST)
+        canvas[y:y + big.shape[0], 4:4 + big.shape[1]] = big
+        if match is not None:
+            mh, mw = match.shape[:2]
+            g = cell / max(mh, mw)
+            small = cv2.resize(match, (max(1, round(mw * g)), max(1, round(mh * g))), interpolation=cv2.INTER_AREA)
+            canvas[y:y + small.shape[0], cell + 8:cell + 8 + small.shape[1]] = small
+        color = (0, 140, 0) if right else (200, 0, 0)
+        cv2.putText(canvas, label[:48], (2 * cell + 16, y + 30), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1,
+                    cv2.LINE_AA)
+        cv2.putText(canvas, verdict[:48], (2 * cell + 16, y + 60), cv2.FONT_HERSHEY_SIMPLEX, 0.5, color, 1, cv2.LINE_AA)
+    write_image(path, canvas)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lrface.paths import data_root
+from lrface.settings import data_root
 
 
 def _need(sub: str) -> Path:

@@ -109,3 +109,66 @@ def test_align_batch_and_errors():
         align(img[:, :, 0], lms[0])
     with pytest.raises(ValueError, match="2 images but 1"):
         align_batch([img, img], lms[:1])
+
+
+# --------------------------------------------------------------------------- dlib's chip geometry
+
+
+def test_dlib_chip_points_and_the_arcface_to_chip_map():
+    from lrface.face.align import ARCFACE_TO_DLIB_CHIP, DLIB_CHIP_SIZE, dlib_chip_points, frame_to_geometry
+
+    pts = dlib_chip_points()
+    # dlib's unit template mapped with padding 0.25 at 150 px: about 52 px between the eyes
+    eyes = (pts[0] + pts[1]) / 2, (pts[2] + pts[3]) / 2
+    assert 50 < np.linalg.norm(eyes[0] - eyes[1]) < 54
+    np.testing.assert_allclose(frame_to_geometry("dlib_chip", 112, DLIB_CHIP_SIZE), ARCFACE_TO_DLIB_CHIP)
+    # the same frame sampled at 16 px maps its pixel centres onto the same chip points
+    m16 = frame_to_geometry("dlib_chip", 16, 150)
+    x112 = np.array([38.0, 51.0])
+    x16 = (x112 + 0.5) * 16 / 112 - 0.5
+    np.testing.assert_allclose(m16[:, :2] @ x16 + m16[:, 2], ARCFACE_TO_DLIB_CHIP[:, :2] @ x112 + ARCFACE_TO_DLIB_CHIP[:, 2],
+                               atol=1e-9)
+    assert np.allclose(frame_to_geometry("arcface", 112, 112), np.eye(3)[:2])
+    with pytest.raises(ValueError, match="geometry"):
+        frame_to_geometry("square", 112, 112)
+
+
+def test_align_onto_the_chip_equals_align_then_fixed_warp():
+    from lrface.face.align import ARCFACE_TEMPLATE_112, align, frame_to_geometry
+    from lrface.face.align import transform_points
+
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 255, (300, 300, 3), dtype=np.uint8)
+    lm = ARCFACE_TEMPLATE_112 * 1.7 + np.array([60.0, 40.0])
+    chip = align(img, lm, size=150, geometry="dlib_chip")
+    assert chip.shape == (150, 150, 3)
+    # the landmarks land where the fixed map sends the ArcFace template
+    from lrface.face.align import estimate_alignment
+
+    m = np.vstack([frame_to_geometry("dlib_chip", 112, 150), [0, 0, 1]]) @ np.vstack([estimate_alignment(lm, 112), [0, 0, 1]])
+    np.testing.assert_allclose(transform_points(lm, m[:2]), transform_points(ARCFACE_TEMPLATE_112,
+                                                                              frame_to_geometry("dlib_chip", 112, 150)),
+                               atol=1e-6)
+
+
+def test_chip_views_of_lr_faces_and_of_photos():
+    from lrface.face.align import ARCFACE_TEMPLATE_112
+    from lrface.models.inputs import CHIP_FILL, chip_view, model_view, photo_chip
+    from lrface.models.base import ModelCfg
+
+    rng = np.random.default_rng(1)
+    faces = rng.integers(0, 255, (3, 112, 112, 3), dtype=np.uint8)
+    v = chip_view(faces, (150, 150))  # full-resolution frames: cut at dlib's landmarks, edge repeated
+    assert v.shape == (3, 150, 150, 3)
+    assert not (v[:, -3:] == CHIP_FILL).all()
+    lr = chip_view(faces[:, ::7, ::7].copy(), (150, 150))  # a 16 px copy of the frame: the fixed map
+    assert lr.shape == (3, 150, 150, 3)
+    # the chip's bottom row lies below the frame: gray fill (bicubic blends in a little of the edge)
+    assert np.abs(lr[:, -1].astype(int) - CHIP_FILL).max() <= 8
+    cfg = ModelCfg(input_size=(150, 150), template="dlib_chip")
+    # a chip model never takes a 150 px input as its own view: it is an ArcFace frame, warped
+    big = rng.integers(0, 255, (1, 150, 150, 3), dtype=np.uint8)
+    assert not np.array_equal(model_view(big, cfg), big)
+    photo = rng.integers(0, 255, (400, 400, 3), dtype=np.uint8)
+    c = photo_chip(photo, ARCFACE_TEMPLATE_112 * 2 + 50, (150, 150))
+    assert c.shape == (1, 150, 150, 3)

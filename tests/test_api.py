@@ -32,8 +32,8 @@ def test_embed_aligned_crops_shapes_and_norm(student):
     from lrface.face.degrade import degrade
     lr = degrade(faces[:1], 16, "area")
     np.testing.assert_allclose(embed(lr, model=student, align=False), e[:1], atol=1e-5)
-    flipped = embed(faces, model=student, align=False, flip=True)
-    assert flipped.shape == e.shape and not np.allclose(flipped, e)
+    plain = embed(faces, model=student, align=False, flip=False)  # flip-TTA is the default
+    assert plain.shape == e.shape and not np.allclose(plain, e)
 
 
 def test_no_face_is_a_clear_documented_result(student, mtcnn_weights):
@@ -85,9 +85,75 @@ def test_gallery_search_exact(tmp_path):
         Gallery().search(emb[0])
     with pytest.raises(ValueError, match="embedding size"):
         g.add(np.zeros((1, 8), np.float32), ["x"])
+    bad = emb[:2].copy()
+    bad[1, 3] = np.nan  # a face that was not found
+    with pytest.raises(ValueError, match="NaN"):
+        g.add(bad, ["a", "b"])
+    assert len(g) == 50  # nothing was added
+    with pytest.raises(ValueError, match="NaN"):
+        g.search(bad)
+    with pytest.raises(ValueError, match="16-D"):
+        g.search(np.zeros((1, 8), np.float32))
+
+
+def test_gallery_identify_answers_unknown_below_the_threshold():
+    g = Gallery()
+    g.add(np.eye(4, dtype=np.float32), ["a", "b", "c", "d"])
+    probes = np.array([[0.0, 1.0, 0.0, 0.0], [0.6, 0.8, 0.0, 0.0]], np.float32)
+    d = g.identify(probes, threshold=0.9)
+    assert [x.label for x in d] == ["b", "unknown"] and [x.best for x in d] == ["b", "b"]
+    assert d[1].score == pytest.approx(0.8) and d[1].threshold == 0.9 and not d[1].known
+    assert [x.label for x in g.identify(probes)] == ["b", "b"]  # no threshold known: the best match
+    with pytest.raises(ValueError, match="far must be one of"):
+        g.identify(probes, far=0.05)
 
 
 def test_public_names():
-    for name in ("embed", "verify", "load_model", "list_models", "Gallery"):
+    for name in ("embed", "verify", "load_model", "list_models", "Gallery", "Identification"):
         assert callable(getattr(lrface, name))
     assert "lrstudent16" in lrface.list_models("lrstudent*")
+
+
+def test_one_unreadable_file_costs_its_own_row_only(student, tmp_path):
+    faces, _ = SyntheticFaces(num_identities=2, images_per_identity=1).arrays()
+    from lrface.face.io import write_image
+
+    good = [tmp_path / "a.png", tmp_path / "b.png"]
+    for p, f in zip(good, faces):
+        write_image(p, f)
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"not an image")
+    e, info = embed([str(good[0]), str(bad), str(good[1])], model=student, align=False, on_no_face="nan",
+                    return_info=True)
+    assert np.isnan(e[1]).all() and not np.isnan(e[[0, 2]]).any()
+    assert info[1].found is False and info[1].error.startswith("unreadable") and info[0].error is None
+    from lrface.errors import ImageReadError
+
+    with pytest.raises(ImageReadError):  # the strict default still says which input failed
+        embed([str(good[0]), str(bad)], model=student, align=False)
+
+
+def test_embed_cli_creates_no_folder_it_was_not_asked_for(tmp_path, capsys):
+    from lrface.cli.embed import main
+
+    target = tmp_path / "nowhere" / "deeper" / "e.npz"
+    (tmp_path / "x.png").write_bytes(b"")
+    assert main([str(tmp_path / "x.png"), "--out", str(target)]) == 2
+    assert not (tmp_path / "nowhere").exists()
+    assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("res", [16, None])
+def test_embed_gives_a_chip_model_the_same_input_as_the_benchmark_path(res):
+    """embed() and lrface-bench feed a model with dlib's chip geometry identical pixels: the
+    chip is cut once (a 150 px chip taken for an ArcFace frame and cut again cost the shipped
+    LR model 30 points of LFW accuracy through embed())."""
+    from lrface.eval.protocols.base import l2_normalize
+    from lrface.models.inputs import inference_copy, lr_faces, run_batches
+
+    torch.manual_seed(0)
+    m = create_model("dlib_resnet_v1").eval()
+    hr, _ = SyntheticFaces(num_identities=3, images_per_identity=1).arrays()
+    got = embed(list(hr), model=m, res=res, align=False, flip=False, check_face=False)
+    want = l2_normalize(run_batches(inference_copy(m), lr_faces(hr, res, "area")).astype(np.float64))
+    np.testing.assert_allclose(got, want, atol=1e-5)

@@ -74,8 +74,9 @@ def test_bugs_keep_their_traceback_and_debug_shows_user_errors(capsys, monkeypat
     def bug(argv):
         return {}["missing"]  # an internal KeyError is a bug, not a user error
 
-    with pytest.raises(KeyError):
-        run_cli(bug, [])
+    assert run_cli(bug, []) == 2  # every error exits 2 (lrface-verify keeps 1 for "different")
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "KeyError" in err and "this is a bug" in err.splitlines()[-1]
 
     def user(argv):
         raise KeyError("unknown model 'x'. Known: a, b")
@@ -94,3 +95,12 @@ def test_user_error_messages_are_one_line():
     assert user_error_message(ValueError("two\nlines")) == "two lines"
     assert user_error_message(RuntimeError("bug")) is None
     assert user_error_message(KeyError("plain_key")) is None
+
+
+def test_library_hints_become_flags():
+    from lrface.cli.common import as_cli_message
+
+    msg = ("no face found in a.jpg; pass align=False for pre-aligned crops, or on_no_face='nan' to get a NaN row "
+           "instead")
+    assert as_cli_message(msg) == "no face found in a.jpg; pass --no-align for pre-aligned crops"
+    assert "--trust" in as_cli_message("convert it, or pass trust=True if you know where it comes from")

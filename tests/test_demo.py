@@ -27,7 +27,7 @@ def test_recognition_demo_runs_on_the_portraits(fake_zoo, mtcnn_weights, tmp_pat
 
     table = {r: e for r, e in zoo.shipped_by_res().items() if e.name.startswith("zz-")}
     orig = zoo.shipped_by_res
-    zoo.shipped_by_res = lambda: table  # the fake zoo only (random weights: behaviour, not accuracy)
+    zoo.shipped_by_res = lambda *a, **k: table  # the fake zoo only (random weights: behaviour, not accuracy)
     try:
         report = run_recognition_demo(tmp_path, sizes=(16, 24), crop_sizes=(12,))
     finally:

@@ -1,4 +1,4 @@
-"""Distillation losses, tests generated from the registry (DESIGN convention 9)."""
+"""Distillation losses, tests generated from the registry (docs/design.md, convention 9)."""
 from __future__ import annotations
 
 import pytest
@@ -265,3 +265,14 @@ def test_crrcd_bank_keyed_by_second_element(batch):
         expect = F.normalize(0.5 * old[index[jj]] + 0.5 * r_tt[m], dim=0)
         if (j == jj).sum() == 1:
             assert torch.allclose(loss.bank.memory[index[jj]], expect, atol=1e-6)
+
+
+def test_mimic_mse_compares_raw_embeddings_length_included():
+    t = torch.randn(6, 16)
+    s = t.clone().requires_grad_(True)
+    loss = create_loss("mimic", _context(ds=16, dt=16), kind="mse")
+    value, terms = loss(StreamOut(embedding=s), StreamOut(embedding=t))
+    assert value.item() == 0 and set(terms) == {"mse"}
+    # twice as long, same direction: cosine would not see it, the squared distance does
+    value, _ = loss(StreamOut(embedding=2 * t), StreamOut(embedding=t))
+    assert value.item() == pytest.approx(float(t.pow(2).sum(1).mean()), rel=1e-5)

@@ -121,3 +121,17 @@ def test_a_repack_after_new_file_times_replaces_the_old_pack(tmp_path):
     assert second.key != first.key and second.content_key == first.content_key
     assert sorted(p.stem for p in (cache / "packs").glob("*.json")) == [second.key]
     assert len(list((cache / "packs").glob("*.u8"))) == 1
+
+
+def test_centroids_can_be_mean_centred():
+    from lrface.distill.overlap import centroids
+
+    rng = np.random.default_rng(0)
+    cone = np.array([1.0, 0, 0, 0])
+    emb = cone * 5 + rng.normal(0, 0.3, (40, 4))  # every face close to one direction
+    labels = np.repeat(np.arange(4), 10)
+    _, raw = centroids(emb, labels)
+    _, cen = centroids(emb, labels, center=(emb / np.linalg.norm(emb, axis=1, keepdims=True)).mean(0))
+    off = ~np.eye(4, dtype=bool)
+    assert (raw @ raw.T)[off].min() > 0.95  # in the cone, every identity looks alike
+    assert (cen @ cen.T)[off].max() < 0.9  # centred, they separate

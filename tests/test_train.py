@@ -60,7 +60,8 @@ def test_smoke_run_writes_the_contract_folder(tmp_path, monkeypatch):
     assert m["total"].dropna().map(float).map(lambda v: v == v).all()  # finite, logged every step window
     student = lrface.load_model(out / "student.pt")
     assert student.input_size == (16, 16) and student.weights.meta["provenance"]["overlap_guard"] == "disabled"
-    e = lrface.embed(torch.zeros(1, 16, 16, 3, dtype=torch.uint8).numpy(), model=out / "student.pt", align=False)
+    e = lrface.embed(torch.zeros(1, 16, 16, 3, dtype=torch.uint8).numpy(), model=out / "student.pt", align=False,
+                     check_face=False)  # a black patch: embedded on purpose, past the face-ness check
     assert e.shape == (1, 128)
     assert (out / "val_indices.npy").is_file()
     # The same command after the run ended changes nothing: no re-export, no new provenance.

@@ -9,12 +9,12 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
 from lrface.cli.common import ArgumentParser, run_cli, setup_logging
+from lrface.settings import cache_dir
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,7 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="LR face sizes in px; 112 with a 112-input model means full resolution")
     p.add_argument("--model", nargs="+", default=[],
                    help="model names or .pt paths (teacher:X = HR model on upsampled LR); default: the shipped student per res")
-    p.add_argument("--mode", choices=MODES, default="lr-lr", help="pair protocols: which side is LR (default lr-lr)")
+    p.add_argument("--mode", choices=MODES, default=None,
+                   help="which side is LR (default: the protocol's own: lr-lr for lfw; hr-lr for scface, uccs "
+                        "and lfw-surveillance, which run galleries of HR faces)")
     p.add_argument("--hr-model", help="hr-lr: embed the HR side with this model (e.g. the teacher a student was "
                                       "distilled from) instead of the model under test")
     p.add_argument("--root", help="dataset folder (default: $LRFACE_DATA/<dataset> or ../shared/data/<dataset>)")
@@ -41,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="out/bench", help="folder for results.csv/json and curves.png")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
     p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--cache", default=os.environ.get("LRFACE_CACHE", str(Path.home() / ".cache" / "lrface")),
+    p.add_argument("--cache", default=str(cache_dir()),
                    help="cache folder for aligned faces and embeddings ($LRFACE_CACHE)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
     p.add_argument("--trust", action="store_true", help="allow unverified / pickled weight files")
@@ -57,17 +59,22 @@ def _main(argv: Optional[Sequence[str]]) -> int:
     setup_logging(args.verbose)
     from lrface.bench import format_table, run, write_results
 
-    kwargs = {"pairs": args.pairs} if args.pairs else {}
-    if args.pairs and args.dataset != "lfw":
-        raise ValueError("--pairs applies to --dataset lfw only")
-    if args.max_identities is not None:
-        if args.dataset != "lfw-surveillance":
-            raise ValueError("--max-identities applies to --dataset lfw-surveillance only")
-        kwargs["max_identities"] = args.max_identities
+    from lrface.eval.protocols import PROTOCOLS, list_protocols
+
+    proto_cls = PROTOCOLS.get(args.dataset)
+    # options go to the protocols whose constructors take them (no dataset names here)
+    kwargs = {}
+    for opt, value in (("pairs", args.pairs), ("max_identities", args.max_identities)):
+        if value is None:
+            continue
+        if opt not in proto_cls.options():
+            takers = [n for n in list_protocols() if opt in PROTOCOLS.get(n).options()]
+            raise ValueError(f"--{opt.replace('_', '-')} applies to --dataset {' / '.join(takers)} only")
+        kwargs[opt] = value
     res_list = [None if (args.mode == "hr-hr") else r for r in args.res]
-    # 112 with LR modes means "no degradation": evaluate as hr-hr.
+    # 112 with LR modes means "no degradation": evaluate as hr-hr where the protocol runs it.
     mode = args.mode
-    if args.dataset == "lfw" and all(r == 112 for r in args.res):
+    if mode != "hr-hr" and "hr-hr" in proto_cls.modes and all(r == 112 for r in args.res):
         mode, res_list = "hr-hr", [None]
     rows = run(
         args.dataset, res_list, args.model, mode=mode, root=args.root, degrade_preset=args.degrade,
@@ -91,8 +98,8 @@ def calibrate(rows: list, args: argparse.Namespace) -> str:
     """Write the LFW threshold of the single (model, res) row into the model's manifest."""
     from lrface.models.weights import read_manifest, write_manifest_entry
 
-    if args.dataset != "lfw" or len(rows) != 1:
-        raise ValueError("--calibrate needs --dataset lfw with exactly one model and one --res")
+    if len(rows) != 1 or "threshold" not in rows[0]:
+        raise ValueError("--calibrate needs a verification protocol (--dataset lfw) with exactly one model and one --res")
     row = rows[0]
     path = Path(args.model[0].split(":", 1)[-1]) if args.model else None
     entries = read_manifest(path.parent) if path is not None and path.suffix == ".pt" else {}

@@ -5,7 +5,10 @@ Error policy of every ``lrface-*`` command (see docs/api.md, "Command-line error
 * a user error (bad option, unknown model/architecture/preset, missing or unreadable file,
   bad dataset layout, missing weights) prints **one line** ``error: ...`` on stderr and
   exits with code 2, never a traceback;
-* a genuine bug (any other exception) keeps its traceback and exits 1, so it can be reported;
+* a genuine bug (any other exception) prints its traceback, so it can be reported, and exits 2
+  as well: every command exits 2 on any error (``lrface-verify`` keeps 1 for "different");
+* messages written for Python callers (``align=False``) name the command's flags instead
+  (``--no-align``, :data:`FLAG_HINTS`);
 * ``LRFACE_DEBUG=1`` shows the traceback of user errors too;
 * Ctrl-C prints one line and exits 130 (rerunning resumes where that makes sense).
 """
@@ -13,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import traceback
 from typing import Callable, Dict, List, NoReturn, Optional, Sequence, Tuple
@@ -21,6 +23,7 @@ from typing import Callable, Dict, List, NoReturn, Optional, Sequence, Tuple
 import numpy as np
 
 from lrface.errors import LrfaceError
+from lrface.settings import debug
 
 #: Exit code of every user error (argparse uses 2 as well).
 USAGE_ERROR = 2
@@ -96,8 +99,29 @@ def user_error_message(exc: BaseException) -> Optional[str]:
     return None
 
 
+#: Python-API wording in library messages -> the command-line flag that does the same.
+FLAG_HINTS: Tuple[Tuple[str, str], ...] = (
+    ("pass align=False for pre-aligned crops", "pass --no-align for pre-aligned crops"),
+    ("align=False", "--no-align"),
+    ("pass trust=True", "pass --trust"),
+    ("trust=True", "--trust"),
+    ("pass arch=NAME", "pass --arch NAME"),
+    ("pass model= (a name or a .pt path)", "pass --model NAME_OR_PT"),
+    ("pass model=", "pass --model"),
+    (", or on_no_face='nan' to get a NaN row instead", ""),
+)
+
+
+def as_cli_message(text: str) -> str:
+    """A library message as a command-line user should read it (flags, not keyword arguments)."""
+    for api, flag in FLAG_HINTS:
+        text = text.replace(api, flag)
+    return text
+
+
 def run_cli(body: Callable[[Optional[Sequence[str]]], int], argv: Optional[Sequence[str]] = None) -> int:
-    """Run a CLI body; user-facing errors become one line on stderr and exit code 2.
+    """Run a CLI body; every error becomes exit code 2: a user error one line on stderr, a
+    bug its traceback and one line saying so.
 
     Tracebacks are for bugs: an :class:`LrfaceError` (bad input, bad layout, missing
     weights), a ``ValueError`` raised for bad options, an ``OSError`` about a file, or an
@@ -111,11 +135,14 @@ def run_cli(body: Callable[[Optional[Sequence[str]]], int], argv: Optional[Seque
         return 130
     except Exception as e:  # noqa: BLE001 - sorted into user errors and bugs below
         msg = user_error_message(e)
-        if msg is None:
-            raise  # a bug: keep the traceback
-        if os.environ.get("LRFACE_DEBUG"):
+        if msg is None:  # a bug: keep the traceback for the report
             traceback.print_exc()
-        print(f"error: {msg}", file=sys.stderr)
+            print(f"error: internal error ({type(e).__name__}); this is a bug in lrface, please report it with the "
+                  "traceback above", file=sys.stderr)
+            return USAGE_ERROR
+        if debug():
+            traceback.print_exc()
+        print(f"error: {as_cli_message(msg)}", file=sys.stderr)
         return USAGE_ERROR
 
 
@@ -156,7 +183,6 @@ def embed_files(paths: Sequence[str], progress: bool = True, chunk: int = 32, de
     from tqdm import tqdm
 
     from lrface.api import embed
-    from lrface.errors import ImageReadError
 
     rows: List[np.ndarray] = []
     infos: List[object] = []
@@ -164,36 +190,16 @@ def embed_files(paths: Sequence[str], progress: bool = True, chunk: int = 32, de
     bar = tqdm(total=len(paths), desc=desc, unit="img", disable=not progress or len(paths) < 2, file=sys.stderr)
     for s in range(0, len(paths), chunk):
         part = list(paths[s : s + chunk])
-        try:
-            e, inf = embed(part, on_no_face="nan", return_info=True, **embed_kw)
-        except ImageReadError:  # an unreadable file in the chunk: find it, keep the others
-            e, inf = _one_by_one(part, failed, embed_kw)
+        # on_no_face="nan": an unreadable file or a photo without a face costs its own row only
+        e, inf = embed(part, on_no_face="nan", return_info=True, **embed_kw)
         rows.append(e)
         infos.extend(inf)
         for path, i in zip(part, inf):
-            if not getattr(i, "found", False) and path not in failed:
-                failed[path] = "no face found"
+            if not getattr(i, "found", False):
+                why = getattr(i, "error", None) or "no face found"
+                failed[path] = _one_line(why.replace(f"{path}: ", ""))
         bar.update(len(part))
     bar.close()
     dim = rows[0].shape[1] if rows else 128
     emb = np.concatenate(rows) if rows else np.zeros((0, dim), np.float32)
     return emb, infos, failed
-
-
-def _one_by_one(part: Sequence[str], failed: Dict[str, str], embed_kw: Dict[str, object]):
-    from lrface.api import FaceInfo, embed
-    from lrface.errors import ImageReadError
-
-    rows, infos = [], []
-    for path in part:
-        try:
-            e, inf = embed([path], on_no_face="nan", return_info=True, **embed_kw)
-        except ImageReadError as err:
-            msg = _one_line(str(err))
-            failed[path] = msg[len(path) + 2:] if msg.startswith(f"{path}: ") else msg
-            e, inf = None, [FaceInfo(False)]
-        rows.append(e)
-        infos.extend(inf)
-    dim = next((r.shape[1] for r in rows if r is not None), 128)
-    rows = [r if r is not None else np.full((1, dim), np.nan, np.float32) for r in rows]
-    return np.concatenate(rows), infos

@@ -34,12 +34,20 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="model name or .pt path (default: the shipped model that fits each face's size)")
     p.add_argument("--res", type=int, help="treat faces as this many px across (picks the shipped model for it)")
     p.add_argument("--no-align", action="store_true", help="inputs are already aligned or tight face crops")
+    p.add_argument("--fast", action="store_true",
+                   help="small faces go to the compact student for their size (many times faster) instead of lrface-lr")
     p.add_argument("--device", default=None)
+
+
+def model_kwargs(args: argparse.Namespace) -> dict:
+    """The embed() keywords the model options above stand for."""
+    return dict(model=args.model, res=args.res, device=args.device, prefer="speed" if args.fast else "accuracy")
 
 
 def write_embeddings(out: Path, paths: Sequence[str], e: np.ndarray, infos: Sequence[object]) -> None:
     """Write embeddings with their index (see the module docstring for the formats)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
+    if not out.parent.is_dir():  # create nothing the user did not ask for
+        raise FileNotFoundError(2, "the folder of --out does not exist (create it first)", str(out.parent))
     models = np.array([getattr(i, "model", None) or "" for i in infos])
     face_px = np.array([getattr(i, "face_px", np.nan) for i in infos], np.float32)
     quality = np.array([getattr(i, "quality", np.nan) for i in infos], np.float32)
@@ -63,7 +71,9 @@ def _main(argv: Optional[Sequence[str]]) -> int:
     p = ArgumentParser(prog="lrface-embed", description=__doc__.split("\n\n")[0])
     p.add_argument("inputs", nargs="+", help="image files or folders")
     p.add_argument("--out", required=True, help="output file: .npz, .parquet or .npy")
-    p.add_argument("--flip", action="store_true", help="flip-TTA (as the calibrated thresholds assume)")
+    p.add_argument("--flip", action="store_true", help=argparse.SUPPRESS)  # flip-TTA is the default now
+    p.add_argument("--no-flip", action="store_true", help="no flip-TTA (half the work; the calibrated thresholds "
+                                                           "assume flip-TTA)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_model_args(p)
     p.add_argument("-v", "--verbose", action="count", default=0)
@@ -72,9 +82,11 @@ def _main(argv: Optional[Sequence[str]]) -> int:
     out = Path(args.out)
     if out.suffix not in SUFFIXES:
         raise ValueError(f"--out must end in {', '.join(SUFFIXES)}, got {args.out}")
+    if not out.parent.is_dir():  # before any work: create nothing the user did not ask for
+        raise FileNotFoundError(2, "the folder of --out does not exist (create it first)", str(out.parent))
     paths = gather_images(args.inputs)
-    e, infos, failed = embed_files(paths, progress=not args.quiet, model=args.model, res=args.res,
-                                   align=not args.no_align, device=args.device, flip=args.flip)
+    e, infos, failed = embed_files(paths, progress=not args.quiet, align=not args.no_align, flip=not args.no_flip,
+                                   **model_kwargs(args))
     write_embeddings(out, paths, e, infos)
     used = sorted({i.model for i in infos if getattr(i, "model", None)})
     print(f"wrote {len(paths) - len(failed)} of {len(paths)} embeddings ({e.shape[1]}-D) to {out}; "

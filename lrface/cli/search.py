@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -25,7 +24,7 @@ import numpy as np
 
 from lrface.cli.common import (ArgumentParser, embed_files, gather_images, positive_int, run_cli,
                                setup_logging)
-from lrface.cli.embed import add_model_args
+from lrface.cli.embed import add_model_args, model_kwargs
 
 
 def _main(argv: Optional[Sequence[str]]) -> int:
@@ -33,7 +32,7 @@ def _main(argv: Optional[Sequence[str]]) -> int:
     p.add_argument("--gallery", required=True, help="folder G/<identity>/<image> or a gallery .npz")
     p.add_argument("--probe", required=True, nargs="+", help="probe image files or folders")
     p.add_argument("-k", type=positive_int, default=5, help="results per probe (default 5)")
-    p.add_argument("--far", type=float, default=1e-3, choices=(1e-2, 1e-3),
+    p.add_argument("--far", type=float, default=1e-3, choices=(1e-2, 1e-3, 1e-4),
                    help="per-comparison false accept rate of the open-set threshold (default 1e-3)")
     p.add_argument("--threshold", type=float, help="open-set threshold (overrides --far)")
     p.add_argument("--save", help="write the embedded gallery to this .npz (reuse it with --gallery)")
@@ -48,11 +47,10 @@ def _main(argv: Optional[Sequence[str]]) -> int:
     if not gpath.exists():
         raise FileNotFoundError(2, "no such gallery folder or .npz", args.gallery)
     probes = gather_images(args.probe)
-    from lrface.api import Gallery, pair_threshold
     from lrface.data.folder import scan_identity_folders
-    from lrface.models.weights import available_weights
+    from lrface.gallery import Gallery
 
-    kw = dict(model=args.model, res=args.res, device=args.device)
+    kw = model_kwargs(args)
     if gpath.is_file():
         g = Gallery.load(gpath, backend=args.backend)
     else:
@@ -74,23 +72,20 @@ def _main(argv: Optional[Sequence[str]]) -> int:
                                      align=not (args.no_align or args.no_align_probe), flip=True, **kw)
     ok = ~np.isnan(pe).any(axis=1)
     hits = g.search(pe[ok], k=args.k) if ok.any() else []
+    good_infos = [i for i, k in zip(pinfo, ok) if k]
+    # with --model the thresholds of the shipped models do not apply: only --threshold decides
+    decisions = (g.identify(pe[ok], None if args.model else good_infos, far=args.far, threshold=args.threshold)
+                 if ok.any() else [])
     per_probe = (time.perf_counter() - t0) / max(1, len(probes))
-    weights = available_weights()
-    gallery_model = Counter(g.models).most_common(1)[0][0] if g.models else ""
-    it = iter(hits)
+    it = iter(zip(hits, decisions))
     for path, info, good in zip(probes, pinfo, ok):
         if not good:
             print(f"{path}: {pfailed.get(path, 'no face found')}")
             continue
-        top = next(it)
-        t = args.threshold
-        if t is None and args.model is None:
-            t = pair_threshold(weights.get(gallery_model), weights.get(info.model), args.far)
-        best = top[0][1]
-        who = top[0][0] if t is None or best >= t else "unknown"
-        print(f"{path}: {who}  [" + ", ".join(f"{label} {score:.3f}" for label, score in top) + "]"
-              + (f"  (threshold {t:.3f}; {info.model}, face {info.face_px:.0f} px, quality {info.quality:.2f})"
-                 if t is not None else f"  ({info.model}, face {info.face_px:.0f} px)"))
+        top, d = next(it)
+        print(f"{path}: {d.label}  [" + ", ".join(f"{label} {score:.3f}" for label, score in top) + "]"
+              + (f"  (threshold {d.threshold:.3f}; {info.model}, face {info.face_px:.0f} px, quality {info.quality:.2f})"
+                 if d.threshold is not None else f"  ({info.model}, face {info.face_px:.0f} px)"))
     print(f"{int(ok.sum())} of {len(probes)} probes searched in a gallery of {len(g)} faces; "
           f"{1000 * per_probe:.1f} ms per probe (embedding + search)")
     return 0

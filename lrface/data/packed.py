@@ -73,7 +73,7 @@ class PackedFaces:
     """Aligned faces ``(N, 112, 112, 3)`` uint8 with labels; ``ds[i] -> (image, label, i)``.
 
     ``index`` is the position in the pack, a stable key for memory banks and the teacher cache
-    (DESIGN convention 14). :meth:`subset` keeps the original indices.
+    (docs/design.md, convention 14). :meth:`subset` keeps the original indices.
     """
 
     def __init__(self, images: np.ndarray, labels: np.ndarray, identities: List[str], relpaths: List[str],

@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 PathLike = Union[str, Path]
 MANIFEST = "manifest.csv"
 SETTINGS = "prepare.json"
-#: Contract columns first (DESIGN.md), then extras useful for auditing and re-alignment.
+#: Contract columns first (the public contract, docs/api.md), then extras useful for auditing and re-alignment.
 COLUMNS = ["source", "output", "status", "score", "num_faces", "landmarks", "message"]
 STATUSES = ("ok", "no_face", "unreadable")
 CHUNK = 32  # images per detector batch

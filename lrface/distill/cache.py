@@ -42,7 +42,7 @@ from lrface.data.packed import SIZE, PackedFaces
 from lrface.distill.config import ViewsCfg
 from lrface.distill.views import FIRST_JITTERED, render_views
 from lrface.models.base import FaceModel
-from lrface.models.inputs import inference_copy, model_input
+from lrface.models.inputs import VIEW_RECIPE, inference_copy, model_input
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +179,10 @@ class TeacherCache:
         n_views = FIRST_JITTERED + (views.count if spec else 0)
         tap_key = ",".join(f"{k}:{v}" for k, v in sorted(taps.items()))
         tap_hash = hashlib.sha1(tap_key.encode()).hexdigest()[:8]
-        key = f"{teacher_sha[:16]}-{pack.content_key[:16]}-v{CACHE_VERSION}" + (f"-{tap_hash}" if taps else "")
+        # The teacher part of the key also names how the teacher sees a face (the view rules and
+        # its input config): a change to either must not serve, or lend rows to, stale outputs.
+        view = hashlib.sha1(f"{VIEW_RECIPE}|{teacher.cfg}".encode()).hexdigest()[:6]
+        key = f"{teacher_sha[:16]}.{view}-{pack.content_key[:16]}-v{CACHE_VERSION}" + (f"-{tap_hash}" if taps else "")
         if spec:  # caches without jittered views keep the keys they always had
             key += "-j" + hashlib.sha1(json.dumps([n_views, spec], sort_keys=True).encode()).hexdigest()[:8]
         folder = Path(cache_dir) / "teacher" / key

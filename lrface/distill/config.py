@@ -43,12 +43,22 @@ class ExcludeCfg:
         by_name: exclude training identities whose folder name matches an evaluation name.
         centroid_threshold: exclude training identities whose teacher-embedding centroid has
             cosine similarity >= this with any evaluation identity's centroid.
+        center: compare centroids of mean-centred embeddings (see
+            :func:`lrface.distill.overlap.centroids`).
     """
 
     dataset: str = "lfw"
     root: Optional[str] = None
     by_name: bool = True
     centroid_threshold: float = 0.6
+    # subtract the mean unit embedding of training and evaluation faces before the centroids
+    # (for teachers whose embeddings share one narrow cone, such as dlib's)
+    center: bool = False
+    # the model whose embeddings judge the overlap (default: the run's teacher); fixing it keeps
+    # the excluded identities, and so the validation split, the same across runs
+    model: Optional[str] = None
+    # an earlier run's overlap.json: drop exactly the identities it dropped (no recomputation)
+    reuse: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +82,9 @@ class ModelSpec:
     arch: str = ""
     weights: Optional[str] = None  # name or .pt with a manifest entry (teacher: required for real runs)
     kwargs: Dict[str, Any] = field(default_factory=dict)
+    # run the network at this input side instead of its own (a fully convolutional model
+    # adapted to small faces need not see them at the size it was pretrained on)
+    input_size: Optional[int] = None
 
 
 @dataclass(frozen=True)
@@ -143,6 +156,11 @@ class DistillConfig:
     name: str = "distill"
     seed: int = 0
     res: int = 16
+    # LR face sizes drawn per sample (uniformly, seeded); empty: every sample at ``res``. With
+    # sizes here, ``res`` only names the run's nominal size (manifest, default validation).
+    res_mix: Tuple[int, ...] = ()
+    # validation sizes (default: ``res``); val_auc is their mean, val_auc_<size> each
+    val_res: Tuple[int, ...] = ()
     teacher: Optional[ModelSpec] = field(default_factory=lambda: ModelSpec(arch="mobilefacenet_y1"))
     teacher_taps: Dict[str, int] = field(default_factory=dict)  # tap -> pooled side, cached for map losses
     student: ModelSpec = field(default_factory=ModelSpec)  # default arch: lrstudent<res>
@@ -160,11 +178,19 @@ class DistillConfig:
     amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
     max_steps: Optional[int] = None  # stop after this many steps (speed measurements)
     live_teacher: bool = False  # run the teacher on every batch instead of the cache (to measure the cache)
+    # "hr": the teacher's (cached) embedding of the HR face is the target; "lr": the teacher
+    # runs on the student's own LR view of the batch (an LR-adapted teacher, e.g. one made by
+    # lrface-train adapt, gives exact targets for any view, so augmentation needs no cache)
+    teacher_view: str = "hr"
     device: str = "cpu"
 
     @property
     def student_arch(self) -> str:
         return self.student.arch or f"lrstudent{self.res}"
+
+    @property
+    def validation_sizes(self) -> Tuple[int, ...]:
+        return tuple(int(r) for r in self.val_res) or (int(self.res),)
 
 
 @dataclass(frozen=True)
@@ -205,3 +231,66 @@ class TeacherConfig:
             degrade=DegradeCfg(presets=("area",)), optim=self.optim, log_every=self.log_every,
             checkpoint_every=self.checkpoint_every, threads=self.threads, device=self.device, amp=self.amp,
         )
+
+
+@dataclass(frozen=True)
+class AdaptConfig:
+    """``lrface-train adapt``: fine-tune a pretrained HR model for low-resolution faces.
+
+    The model starts from its pretrained weights and sees low-resolution views of the
+    training faces (a size drawn per sample from ``sizes``, a degradation preset drawn from
+    ``degrade``, framing jitter from ``augment``), made by the one LR path; its targets are
+    the frozen original's embeddings of the same faces at full resolution (cached once), so
+    the adapted model stays in the original's embedding space and HR galleries embedded by
+    the original match its LR probes. It runs through the distillation loop (teacher cache,
+    overlap guard, validation on held-out identities, exact resume, manifest entry), with the
+    frozen original as teacher and a trainable copy as student; the product is ``DIR/adapted.pt``.
+
+    Where sizes up to 32 px are the target, a smaller ``input_size`` than the model's own costs
+    less and loses nothing a 32 px face carries (measure it: ``benchmarks/configs/adapt_dlib.yaml``).
+    """
+
+    name: str = "adapt"
+    seed: int = 0
+    model: str = ""  # the pretrained HR model: a name with weights or a .pt with a manifest entry
+    # start the trainable copy from these weights instead of ``model``'s (same architecture), e.g.
+    # an earlier adaptation trained further; the targets stay ``model``'s
+    init: Optional[str] = None
+    input_size: Optional[int] = None  # the adapted model's input side (default: the model's own)
+    sizes: Tuple[int, ...] = (8, 12, 16, 20, 24, 32)
+    val_sizes: Tuple[int, ...] = (8, 16, 24)
+    losses: Dict[str, Any] = field(default_factory=lambda: {
+        "horkd": {"weight": 1.0, "w_first": 1.0, "w_second": 1.0, "w_third": 2.0}})
+    data: DataCfg = field(default_factory=DataCfg)
+    degrade: DegradeCfg = field(default_factory=lambda: DegradeCfg(presets=("area", "bicubic", "mild")))
+    augment: AugmentCfg = field(default_factory=lambda: AugmentCfg(shift=0.03, scale=0.05, rotate=5.0, contrast=0.15,
+                                                                   gray=0.1))
+    views: ViewsCfg = field(default_factory=ViewsCfg)
+    optim: OptimCfg = field(default_factory=lambda: OptimCfg(optimizer="adamw", lr=1e-4, weight_decay=1e-4, epochs=4,
+                                                             batch_size=64, warmup_epochs=0.1, grad_clip=5.0))
+    log_every: int = 20
+    checkpoint_every: int = 200
+    threads: Optional[int] = None
+    amp: bool = True
+    max_steps: Optional[int] = None
+    device: str = "cpu"
+
+    def to_distill(self) -> DistillConfig:
+        """The equivalent loop configuration: the frozen model as teacher, a copy of it as the
+        student at ``input_size``, mixed LR sizes."""
+        if not self.model:
+            raise ValueError("adapt: set model (the pretrained HR model to adapt, a name or a .pt)")
+        if not self.sizes or any(int(s) < 4 for s in self.sizes):
+            raise ValueError(f"adapt: sizes must be LR face sizes >= 4 px, got {self.sizes}")
+        from lrface.models.weights import load_model
+
+        arch = load_model(self.model).weights.arch
+        return DistillConfig(
+            name=self.name, seed=self.seed, res=int(sorted(self.sizes)[len(self.sizes) // 2]),
+            res_mix=tuple(int(s) for s in self.sizes), val_res=tuple(int(s) for s in self.val_sizes),
+            teacher=ModelSpec(arch=arch, weights=self.model),
+            student=ModelSpec(arch=arch, weights=self.init or self.model, input_size=self.input_size),
+            losses=dict(self.losses), assistant_losses={}, data=self.data, degrade=self.degrade,
+            augment=self.augment, views=self.views, optim=self.optim, log_every=self.log_every,
+            checkpoint_every=self.checkpoint_every, threads=self.threads, amp=self.amp, max_steps=self.max_steps,
+            device=self.device)

@@ -102,8 +102,16 @@ def train_distill(cfg: DistillConfig, out: Path, progress: bool = True, product:
     remap = np.full(max(len(pack.identities), 1), -1, np.int64)
     remap[ids] = np.arange(len(ids))
     teacher_taps = _teacher_tap_channels(teacher, cfg) if teacher is not None else {}
+    # the teacher's mean raw embedding over the training faces (face view), for centred losses
+    t_mean = None
+    if cache is not None:
+        t_raw = np.asarray(cache.emb[np.sort(train.indices), 0], np.float64)
+        t_mean = torch.from_numpy(t_raw.mean(0)).float()
+        if getattr(student, "anchored", False):  # (a resumed run restores the same values)
+            student.set_anchor(t_mean, float(np.linalg.norm(t_raw - t_raw.mean(0), axis=1).mean()))
     ctx = loss_context(student, teacher.embedding_size if teacher is not None else None, teacher_taps, assistant,
-                       len(pack.images), len(ids), torch.from_numpy(cent).float() if cent is not None else None)
+                       len(pack.images), len(ids), torch.from_numpy(cent).float() if cent is not None else None,
+                       t_mean)
     s_losses = build_losses(cfg.losses, ctx)
     a_losses = build_losses(cfg.assistant_losses, ctx.for_assistant()) if assistant is not None else None
     taps = needs_taps(cfg.losses) or needs_taps(cfg.assistant_losses)
@@ -116,7 +124,11 @@ def train_distill(cfg: DistillConfig, out: Path, progress: bool = True, product:
 
         runner = DDP(step_mod, find_unused_parameters=True)
 
-    teacher_fast = inference_copy(teacher).to(device) if cfg.live_teacher else None
+    if cfg.teacher_view not in ("hr", "lr"):
+        raise ValueError(f"teacher_view must be 'hr' or 'lr', got {cfg.teacher_view!r}")
+    if cfg.teacher_view == "lr" and (teacher is None or cfg.teacher_taps):
+        raise ValueError("teacher_view: lr needs a teacher and no teacher_taps (the LR teacher gives embeddings only)")
+    teacher_fast = inference_copy(teacher).to(device) if (cfg.live_teacher or cfg.teacher_view == "lr") else None
     spe = len(train) // cfg.optim.batch_size
     total_steps = spe * cfg.optim.epochs
     if cfg.max_steps is not None:  # benchmarking: stop early (the schedule still spans all epochs)
@@ -126,7 +138,7 @@ def train_distill(cfg: DistillConfig, out: Path, progress: bool = True, product:
     ckpt = out / "last.pt"
     if ckpt.is_file():
         state = torch.load(ckpt, map_location=device, weights_only=True)
-        if state.get("config") != cfg_text:
+        if not same_config(state.get("config"), cfg_text):
             raise ValueError(f"{ckpt} belongs to a run with another config; use a new --out or delete it")
         step_mod.load_state_dict(state["model"])
         opt.load_state_dict(state["optim"])
@@ -163,6 +175,10 @@ def train_distill(cfg: DistillConfig, out: Path, progress: bool = True, product:
         x_hr = model_input(hr, assistant, channels_last=True).to(device) if assistant is not None else None
         if cache is None:  # no teacher: identity losses only
             t_emb, t_taps = torch.zeros(len(idx), 0, device=device), {}
+        elif cfg.teacher_view == "lr":  # the LR-adapted teacher on the very views the student sees
+            with torch.inference_mode():
+                t_emb = teacher_fast(model_input(lr, teacher_fast, channels_last=True).to(device)).float().clone()
+            t_taps = {}
         elif cfg.live_teacher:  # the cost the cache saves: the teacher on every batch
             t_emb, t_taps = live_teacher(teacher_fast, hr, cfg.teacher_taps, device)
         else:
@@ -199,7 +215,7 @@ def train_distill(cfg: DistillConfig, out: Path, progress: bool = True, product:
             busy, n_win = 0.0, 0
         end_of_epoch = step % spe == 0 or step == total_steps
         if main and end_of_epoch and pairs is not None:
-            v = validate(student, val, cache, cfg.res, pairs)
+            v = validate(student, val, cache, cfg.validation_sizes, pairs)
             metrics.add({"step": step, "epoch": step // spe, **{n: round(x, 6) for n, x in v.items()}})
             log.info("epoch %d: %s", step // spe, ", ".join(f"{n} {x:.4f}" for n, x in v.items()))
         if main and (end_of_epoch or step % cfg.checkpoint_every == 0 or step == total_steps):
@@ -225,11 +241,32 @@ def _finished(out: Path, cfg_text: str, product: str) -> Optional[Path]:
     if not (done.is_file() and ckpt.is_file() and path.is_file()):
         return None
     state = torch.load(ckpt, map_location="cpu", weights_only=True)
-    return path if state.get("config") == cfg_text else None
+    return path if same_config(state.get("config"), cfg_text) else None
+
+
+def same_config(old: Optional[str], new: str) -> bool:
+    """Does a run's recorded config describe the same run as ``new``? Equal texts do; so do
+    texts that differ only by keys added to the schema since (absent from ``old``) whose new
+    value is an "off" value (``null``, ``false``, empty), since the old run ran without them."""
+    if old is None:
+        return False
+    if old == new:
+        return True
+    import yaml
+
+    def match(a: Any, b: Any) -> bool:
+        if isinstance(a, dict) and isinstance(b, dict):
+            if set(a) - set(b):
+                return False
+            return all(match(a[k], b[k]) if k in a else b[k] in (None, False, [], {}, "") for k in b)
+        return a == b
+
+    return match(yaml.safe_load(old), yaml.safe_load(new))
 
 
 def _init_student(cfg: DistillConfig, device: str) -> torch.nn.Module:
-    """The student, randomly initialised or started from ``student.weights`` (fine-tuning)."""
+    """The student, randomly initialised or started from ``student.weights`` (fine-tuning),
+    run at ``student.input_size`` when that is set."""
     if cfg.student.weights:
         from lrface.models.weights import load_model
 
@@ -237,8 +274,13 @@ def _init_student(cfg: DistillConfig, device: str) -> torch.nn.Module:
         if cfg.student.arch and model.weights.arch != cfg.student.arch:
             raise ValueError(f"student.weights {cfg.student.weights} hold a {model.weights.arch}, "
                              f"not the configured {cfg.student.arch}")
-        return model.train()
-    return create_model(cfg.student_arch, **cfg.student.kwargs).to(device)
+        model.train()
+    else:
+        model = create_model(cfg.student_arch, **cfg.student.kwargs).to(device)
+    if cfg.student.input_size:
+        side = int(cfg.student.input_size)
+        model.cfg = model.cfg.with_(input_size=(side, side))
+    return model
 
 
 def _autocast(cfg: DistillConfig, device: str):
@@ -288,6 +330,8 @@ def _export(cfg: DistillConfig, out: Path, student, assistant, teacher_sha: str,
         meta = {"file": path.name, "arch": spec.arch or cfg.student_arch, "arch_kwargs": dict(spec.kwargs),
                 **model.cfg.as_dict(), "sha256": sha256_file(path),
                 "degradation": {"preset": "area", "res": cfg.res if role == "student" else None,
+                                **({"sizes": [int(r) for r in cfg.res_mix]} if cfg.res_mix and role != "assistant"
+                                   else {}),
                                 "trained_with": list(cfg.degrade.presets)},
                 "provenance": {"teacher_sha256": teacher_sha, "config": cfg.name, "commit": prov["commit"],
                                "dirty": prov["dirty"], "date": prov["date"],

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -31,15 +31,26 @@ def normalise_name(name: str) -> str:
     return re.sub(r"[^a-z]+", "_", last.lower()).strip("_")
 
 
-def centroids(emb: np.ndarray, labels: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """Per-label unit centroids of ``emb`` ``(N, 2, D)`` (two views) or ``(N, D)``.
-
-    Returns ``(labels_present, centroids (K, D))``; labels < 0 are ignored.
-    """
+def unit_rows(emb: np.ndarray) -> np.ndarray:
+    """Rows of ``emb`` ``(N, 2, D)`` (two views, summed) or ``(N, D)``, L2-normalised, float64."""
     e = np.asarray(emb, np.float64)
     if e.ndim == 3:
         e = e.sum(axis=1)  # flip-sum
-    e = e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
+    return e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
+
+
+def centroids(emb: np.ndarray, labels: np.ndarray, center: Optional[np.ndarray] = None) -> Tuple[np.ndarray, np.ndarray]:
+    """Per-label unit centroids of ``emb`` ``(N, 2, D)`` (two views) or ``(N, D)``.
+
+    ``center``: a vector subtracted from every unit embedding first (then renormalised). A
+    model whose embeddings all lie in a narrow cone (dlib's: cosine about 0.9 between any two
+    faces) needs it for centroid cosines to tell people apart.
+
+    Returns ``(labels_present, centroids (K, D))``; labels < 0 are ignored.
+    """
+    e = unit_rows(emb)
+    if center is not None:
+        e = unit_rows(e - np.asarray(center, np.float64))
     lab = np.asarray(labels)
     ok = lab >= 0
     uniq, inv = np.unique(lab[ok], return_inverse=True)

@@ -22,7 +22,7 @@ from lrface.models.base import FaceModel
 
 def tap_channels(model: FaceModel) -> Dict[str, int]:
     """4-D tap name -> channels, shallow to deep, from the model's declared ``feature_info``
-    (DESIGN convention 13: no dummy forward)."""
+    (docs/design.md, convention 13: no dummy forward)."""
     info = getattr(model, "feature_info", None)
     if info is None:
         raise TypeError(f"{type(model).__name__} declares no feature_info; taps cannot be sized")
@@ -79,14 +79,15 @@ class DistillStep(nn.Module):
 
 
 def loss_context(student: FaceModel, teacher_dim: int, teacher_taps: Dict[str, int], assistant: Optional[FaceModel],
-                 num_samples: int, num_classes: int, centroids: Optional[Tensor]) -> LossContext:
+                 num_samples: int, num_classes: int, centroids: Optional[Tensor],
+                 teacher_mean: Optional[Tensor] = None) -> LossContext:
     """What the losses need to size adapters and banks, from declared metadata only."""
     return LossContext(
         student_dim=student.embedding_size, teacher_dim=teacher_dim,
         assistant_dim=assistant.embedding_size if assistant is not None else None,
         student_taps=tap_channels(student), teacher_taps=dict(teacher_taps),
         assistant_taps=tap_channels(assistant) if assistant is not None else {},
-        num_samples=num_samples, num_classes=num_classes, centroids=centroids,
+        num_samples=num_samples, num_classes=num_classes, centroids=centroids, teacher_mean=teacher_mean,
     )
 
 

@@ -31,7 +31,7 @@ from torch import nn
 from lrface.data.packed import PackedFaces, RootSpec, pack_folders
 from lrface.distill.cache import TeacherCache
 from lrface.distill.config import DistillConfig
-from lrface.distill.overlap import OverlapReport, centroids, find_overlap
+from lrface.distill.overlap import OverlapReport, centroids, find_overlap, unit_rows
 from lrface.distill.views import FIRST_JITTERED, MIRROR, jitter, render_views
 from lrface.errors import LrfaceError
 from lrface.face.degrade import degrade
@@ -49,7 +49,9 @@ class TrainingDiverged(LrfaceError, RuntimeError):
 
 
 def cache_dir(cfg: DistillConfig) -> Path:
-    return Path(cfg.data.cache_dir or os.environ.get("LRFACE_CACHE") or Path.home() / ".cache" / "lrface")
+    from lrface.settings import cache_dir as default_cache
+
+    return Path(cfg.data.cache_dir) if cfg.data.cache_dir else default_cache()
 
 
 def build_data(cfg: DistillConfig, progress: bool = True) -> PackedFaces:
@@ -97,11 +99,18 @@ def overlap_guard(cfg: DistillConfig, pack: PackedFaces, cache: Optional[Teacher
         return pack, None
     if ex.dataset != "lfw":
         raise ValueError(f"data.exclude.dataset: only 'lfw' or 'none' are supported, got {ex.dataset!r}")
+    if ex.reuse:
+        return _reuse_overlap(ex.reuse, pack, out)
     from lrface.eval.protocols.base import resolve_root
     from lrface.eval.protocols.lfw import image_dir
 
     root = image_dir(resolve_root(ex.root, "lfw"))
     lab = pack.labels
+    if ex.model:  # a fixed judge, so runs with different teachers drop the same identities
+        teacher = load_model(ex.model).eval()
+        entry = teacher.weights
+        teacher_sha = entry.sha256 or sha256_file(entry.path)
+        cache = TeacherCache.build(teacher, teacher_sha, pack, cache_dir(cfg))
     if cache is None or teacher is None:  # no teacher (identity training): names only
         eval_names = sorted(p.name for p in root.iterdir() if p.is_dir())
         t_ids = np.unique(lab[lab >= 0])
@@ -111,8 +120,10 @@ def overlap_guard(cfg: DistillConfig, pack: PackedFaces, cache: Optional[Teacher
     else:
         eval_pack = pack_folders([RootSpec(str(root), name="lfw")], cache_dir(cfg))
         eval_cache = TeacherCache.build(teacher, teacher_sha, eval_pack, cache_dir(cfg))
-        e_ids, e_c = centroids(np.asarray(eval_cache.emb[:, :2]), eval_pack.labels)
-        t_ids, t_c = centroids(np.asarray(cache.emb[:, :2]), lab)  # face + mirror, not jittered views
+        e_emb, t_emb = np.asarray(eval_cache.emb[:, :2]), np.asarray(cache.emb[:, :2])  # face + mirror
+        mu = np.concatenate([unit_rows(t_emb), unit_rows(e_emb)]).mean(0) if ex.center else None
+        e_ids, e_c = centroids(e_emb, eval_pack.labels, center=mu)
+        t_ids, t_c = centroids(t_emb, lab, center=mu)
         eval_identities = [eval_pack.identities[i] for i in e_ids]
     names = [pack.identities[i] for i in t_ids]
     excluded, report = find_overlap(names, t_c, eval_identities, e_c, ex.centroid_threshold,
@@ -125,6 +136,27 @@ def overlap_guard(cfg: DistillConfig, pack: PackedFaces, cache: Optional[Teacher
     if out is not None:
         (out / "overlap.json").write_text(json.dumps(report.as_dict(), indent=2))
     log.info(report.summary())
+    return pack.subset(~drop), report
+
+
+def _reuse_overlap(path: str, pack: PackedFaces, out: Optional[Path]) -> Tuple[PackedFaces, OverlapReport]:
+    """Drop exactly the identities an earlier run's guard dropped (its ``overlap.json``), so
+    runs built on it (students of an adapted model) hold out the same identities and faces."""
+    import json
+
+    src = Path(path)
+    if not src.is_file():
+        raise FileNotFoundError(2, "data.exclude.reuse: no such overlap.json (train that run first)", str(src))
+    d = json.loads(src.read_text())
+    names = set(d.get("by_name") or []) | {r["identity"] for r in d.get("by_centroid") or []}
+    bad = np.array([i for i, n in enumerate(pack.identities) if n in names], np.int64)
+    drop = np.isin(pack.labels[pack.indices], bad)
+    report = OverlapReport(dataset=d["dataset"], threshold=float(d["threshold"]), train_identities=int(d["train_identities"]),
+                           by_name=list(d.get("by_name") or []), by_centroid=list(d.get("by_centroid") or []),
+                           excluded_faces=int(drop.sum()), max_cosine_kept=float(d.get("max_cosine_kept", float("nan"))))
+    if out is not None:
+        (out / "overlap.json").write_text(json.dumps({**report.as_dict(), "reused_from": str(src)}, indent=2))
+    log.info("%s (reused from %s)", report.summary(), src)
     return pack.subset(~drop), report
 
 
@@ -171,13 +203,25 @@ def augment(cfg: DistillConfig, hr: np.ndarray, idx: np.ndarray, epoch: int) -> 
     return out
 
 
+def sample_sizes(cfg: DistillConfig, epoch: int, n_pack: int) -> np.ndarray:
+    """The LR size of every pack face in ``epoch`` (``cfg.res_mix`` drawn uniformly, seeded;
+    ``cfg.res`` for all when no mix is configured)."""
+    if not cfg.res_mix:
+        return np.full(n_pack, int(cfg.res), np.int64)
+    sizes = np.asarray(cfg.res_mix, np.int64)
+    return sizes[_rng(cfg.seed, epoch, 4).integers(0, len(sizes), n_pack)]
+
+
 def make_batch(cfg: DistillConfig, pack: PackedFaces, idx: np.ndarray, views: np.ndarray, preset_id: np.ndarray,
-               epoch: int, digests: Optional[np.ndarray] = None) -> Tuple[np.ndarray, np.ndarray]:
+               epoch: int, digests: Optional[np.ndarray] = None) -> Tuple[np.ndarray, Any]:
     """HR faces (in their drawn cached view, then ``cfg.augment``) and their LR versions at ``cfg.res``.
 
     The LR versions use a degradation preset drawn per sample. The teacher's targets are the
     cached embeddings of the same views without ``cfg.augment``. ``digests`` (per pack face,
     :func:`lrface.distill.cache.face_digests`) are needed when ``cfg.views.count`` > 0.
+    With ``cfg.res_mix`` each sample gets its own size (:func:`sample_sizes`) and the LR
+    faces come back as a list of ``(s, s, 3)`` arrays in batch order, which
+    :func:`lrface.models.inputs.model_input` views as one batch.
     """
     idx = np.sort(idx)  # sorted reads from the memmap; the order inside a batch does not matter
     hr, _ = pack.batch(idx)
@@ -185,6 +229,17 @@ def make_batch(cfg: DistillConfig, pack: PackedFaces, idx: np.ndarray, views: np
     if v.any():  # mirrored or jittered views
         hr = render_views(cfg.views, hr, digests[idx] if digests is not None else None, v)
     hr = augment(cfg, np.ascontiguousarray(hr), idx, epoch)
+    if cfg.res_mix:
+        sizes = sample_sizes(cfg, epoch, len(pack.images))[idx]
+        out: List[np.ndarray] = [hr[0]] * len(idx)
+        for k, name in enumerate(cfg.degrade.presets):
+            for r in np.unique(sizes):
+                g = np.flatnonzero((preset_id[idx] == k) & (sizes == r))
+                if len(g):
+                    lr_g = degrade(hr[g], int(r), name, seed=cfg.seed * 1_000_003 + epoch, indices=idx[g])
+                    for j, face in zip(g, lr_g):
+                        out[j] = face
+        return hr, out
     if cfg.res >= hr.shape[1]:  # an HR model (lrface-train teacher): no LR version
         return hr, hr
     lr = np.empty((len(idx), cfg.res, cfg.res, 3), np.uint8)

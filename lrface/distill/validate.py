@@ -9,7 +9,7 @@ between student and teacher embeddings of the same face.
 """
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -51,10 +51,25 @@ def _scores(ea: np.ndarray, eb: np.ndarray) -> np.ndarray:
 
 
 @torch.no_grad()
-def validate(student: FaceModel, view: PackedFaces, cache: Optional[TeacherCache], res: int, pairs: Tuple[np.ndarray, ...],
-             batch_size: int = 256) -> Dict[str, float]:
+def validate(student: FaceModel, view: PackedFaces, cache: Optional[TeacherCache], res: Union[int, Sequence[int]],
+             pairs: Tuple[np.ndarray, ...], batch_size: int = 256) -> Dict[str, float]:
     """Validation metrics (fractions): ``val_auc``, ``val_acc`` and, with a teacher cache,
-    ``val_hr_auc``, ``val_hr_acc`` (teacher on the HR side), ``val_cos`` (student-teacher cosine)."""
+    ``val_hr_auc``, ``val_hr_acc`` (teacher on the HR side), ``val_cos`` (student-teacher cosine).
+
+    With several sizes in ``res`` each metric is the mean over the sizes, and every size's own
+    figures are kept as ``<metric>_<size>`` (``val_auc_16``)."""
+    sizes = [int(r) for r in res] if isinstance(res, (list, tuple)) else [int(res)]
+    if len(sizes) == 1:
+        return _validate_one(student, view, cache, sizes[0], pairs, batch_size)
+    per = {r: _validate_one(student, view, cache, r, pairs, batch_size) for r in sizes}
+    out = {k: float(np.mean([per[r][k] for r in sizes])) for k in per[sizes[0]]}
+    for r in sizes:
+        out.update({f"{k}_{r}": v for k, v in per[r].items()})
+    return out
+
+
+def _validate_one(student: FaceModel, view: PackedFaces, cache: Optional[TeacherCache], res: int,
+                  pairs: Tuple[np.ndarray, ...], batch_size: int) -> Dict[str, float]:
     a, b, same = pairs
     used = np.unique(np.r_[a, b])
     pack_idx = view.indices[used]

@@ -165,7 +165,7 @@ PRESETS.register("area", Degradation(kernel="area"))  # exact box average, = cv2
 PRESETS.register("bicubic", Degradation(kernel="bicubic"))  # antialiased, = PIL BICUBIC
 PRESETS.register("bilinear", Degradation(kernel="bilinear"))  # antialiased, = PIL BILINEAR
 PRESETS.register("nearest", Degradation(kernel="nearest", antialias=False))  # aliased
-# INTER_AREA down then INTER_CUBIC back to 112: the naive baseline of REFERENCES.md and the
+# INTER_AREA down then INTER_CUBIC back to 112: the naive baseline (docs/results.md) and the
 # A-SKD input convention (LR faces shown to a 112 model).
 PRESETS.register("area-up112", Degradation(kernel="area", upsample=112))
 # Light camera chain: slight defocus, a little sensor noise, good JPEG.

@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import importlib.util
 import logging
-import os
 from pathlib import Path
 from typing import Dict, Optional, Tuple, Union
 
@@ -150,9 +149,11 @@ def default_weights_dir() -> Optional[Path]:
     Returns ``None`` when neither is available. Locating the installed package uses
     ``importlib.util.find_spec`` only, so facenet-pytorch (and its torchvision import) never runs.
     """
-    env = os.environ.get(WEIGHTS_ENV)
-    if env:
-        return Path(env).expanduser()
+    from lrface.settings import mtcnn_weights_dir
+
+    env = mtcnn_weights_dir()
+    if env is not None:
+        return env
     try:
         spec = importlib.util.find_spec("facenet_pytorch")
     except (ImportError, ValueError):

@@ -83,11 +83,16 @@ class FaceModel(nn.Module):
         architecture (never from a forward pass)."""
         raise NotImplementedError
 
+    def map_size(self, reduction: int) -> Tuple[int, int]:
+        """``(h, w)`` of a map at ``reduction`` for ``input_size``: 'same'-padded stride-2 steps
+        (:func:`lrface.models.taps.tap_size`) unless the architecture pads otherwise."""
+        return tap_size(self.input_size, reduction)
+
     @property
     def feature_info(self) -> FeatureInfo:
         """Shape metadata of every tap at ``input_size`` (see :mod:`lrface.models.taps`)."""
         return FeatureInfo(
-            TapInfo(name, int(c), r, None if r is None else tap_size(self.input_size, r), module)
+            TapInfo(name, int(c), r, None if r is None else self.map_size(r), module)
             for name, c, r, module in self.tap_specs()
         )
 
@@ -139,7 +144,7 @@ def _import_all() -> None:
     """Import the modules that register models (kept lazy: nothing happens on import)."""
     import importlib
 
-    for mod in ("iresnet", "mobilefacenet", "students"):
+    for mod in ("iresnet", "mobilefacenet", "students", "dlib_resnet"):
         try:
             importlib.import_module(f"lrface.models.{mod}")
         except ModuleNotFoundError as e:  # a family not written yet must not break the others

@@ -1,6 +1,12 @@
-"""Import teacher weights: insightface MXNet models, arcface_torch backbones, legacy pickles.
+"""Import teacher weights: dlib's face ResNet, insightface MXNet models, arcface_torch
+backbones, legacy pickles.
 
-Three source kinds, detected by :func:`detect_source_kind` and handled by :func:`convert`:
+Four source kinds, detected by :func:`detect_source_kind` and handled by :func:`convert`:
+
+``dlib``
+    dlib's DNN serialisation (``dlib_face_recognition_resnet_model_v1.dat``, public domain),
+    read with numpy by :mod:`lrface.models.dlib_io` and checked layer by layer against
+    :mod:`lrface.models.dlib_resnet` (no dlib needed).
 
 ``mxnet``
     a folder or prefix with ``*-symbol.json`` (the graph) and ``*-NNNN.params`` (weights),
@@ -365,16 +371,24 @@ class Conversion(NamedTuple):
     state_dict: StateDict
     cfg: ModelCfg
     arch: str
-    kind: str  # "mxnet" | "torch" | "legacy"
+    kind: str  # "mxnet" | "torch" | "legacy" | "dlib"
 
 
 def detect_source_kind(src: PathLike) -> str:
-    """``"mxnet"``, ``"torch"`` (loads with ``weights_only=True``) or ``"legacy"`` (needs trust).
+    """``"dlib"`` (dlib's DNN ``.dat``), ``"mxnet"``, ``"torch"`` (loads with
+    ``weights_only=True``) or ``"legacy"`` (needs trust).
 
     Raises:
         WeightsError: nothing there, or not a file format we know.
     """
     p = Path(src)
+    if p.suffix == ".dat" and p.is_file():
+        from lrface.models.dlib_io import is_dlib_dnn
+
+        if is_dlib_dnn(p):
+            return "dlib"
+        raise WeightsError(f"{p}: a .dat file that is not a dlib metric-loss network (only dlib's face "
+                           "recognition ResNet is supported; landmark and detector models are not networks to embed)")
     if p.is_dir() or p.name.endswith("-symbol.json") or p.suffix == ".params" or (
         not p.exists() and p.with_name(p.name + "-symbol.json").is_file()
     ):
@@ -409,6 +423,13 @@ def convert(src: PathLike, arch: Optional[str] = None, trust: bool = False) -> C
         >>> torch.save(conv.state_dict, "casia.pt")  # doctest: +SKIP
     """
     kind = detect_source_kind(src)
+    if kind == "dlib":
+        from lrface.models.dlib_resnet import from_dlib
+
+        if arch not in (None, "dlib_resnet_v1"):
+            raise WeightsError(f"{src} is dlib's face ResNet: --arch must be dlib_resnet_v1, not {arch!r}")
+        state, cfg = from_dlib(str(src))
+        return Conversion(state, cfg, "dlib_resnet_v1", kind)
     if kind == "mxnet":
         arch = arch or "mobilefacenet_y1"
         state, cfg = convert_mxnet(src, arch)

@@ -52,7 +52,7 @@ and size this from metadata for any pair of models (``tests/test_taps.py`` check
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import torch
 import torch.fx
@@ -170,7 +170,7 @@ class CompactFaceNet(FaceModel):
     """
 
     def __init__(
-        self, spec: StudentSpec, cfg: ModelCfg, act: str = "prelu", dropout: float = 0.0
+        self, spec: StudentSpec, cfg: ModelCfg, act: str = "prelu", dropout: float = 0.0, anchored: bool = False
     ) -> None:
         super().__init__()
         h, w = cfg.input_size
@@ -193,7 +193,24 @@ class CompactFaceNet(FaceModel):
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.fc = nn.Linear(cin * f * f, cfg.embedding_size, bias=False)
         self.features = nn.BatchNorm1d(cfg.embedding_size)
+        # Anchored: the embedding is center + radius * unit(head), with the teacher's mean
+        # embedding and mean distance from it (set by the trainer, stored with the weights). A
+        # teacher whose embeddings share one narrow cone (dlib's) is matched by learning only the
+        # direction that tells faces apart (a centred cosine), while the output stays in the
+        # teacher's raw space, so it compares with the teacher's own embeddings.
+        self.anchored = bool(anchored)
+        if self.anchored:
+            self.register_buffer("anchor_center", torch.zeros(cfg.embedding_size))
+            self.register_buffer("anchor_radius", torch.ones(()))
         self._init_weights()
+
+    def set_anchor(self, center: torch.Tensor, radius: float) -> None:
+        """Set the anchor (see ``anchored``) from the teacher's embedding statistics."""
+        if not self.anchored:
+            raise ValueError("set_anchor needs a model built with anchored=True")
+        with torch.no_grad():
+            self.anchor_center.copy_(center.reshape(-1).to(self.anchor_center))
+            self.anchor_radius.fill_(float(radius))
 
     def _init_weights(self) -> None:
         for m in self.modules():
@@ -235,7 +252,10 @@ class CompactFaceNet(FaceModel):
             x = stage(x)
             out[f"stage{i}"] = x
         out["pre_embedding"] = x
-        out["embedding"] = self.features(self.fc(self.dropout(torch.flatten(x, 1))))
+        emb = self.features(self.fc(self.dropout(torch.flatten(x, 1))))
+        if self.anchored:
+            emb = self.anchor_center + self.anchor_radius * torch.nn.functional.normalize(emb, dim=1)
+        out["embedding"] = emb
         return out
 
 
@@ -245,16 +265,17 @@ def _student_factory(size: int):
         act: str = "prelu",
         dropout: float = 0.0,
         spec: Optional[Union[StudentSpec, Dict[str, Any]]] = None,
+        anchored: bool = False,
     ) -> CompactFaceNet:
         if isinstance(spec, dict):  # from a YAML config or a manifest's arch_kwargs
             spec = StudentSpec(**{**spec, "stages": tuple(tuple(int(v) for v in st) for st in spec["stages"])})
         cfg = ModelCfg(input_size=(size, size), embedding_size=embedding_size, role="student")
-        return CompactFaceNet(spec or STUDENT_SPECS[size], cfg, act=act, dropout=dropout)
+        return CompactFaceNet(spec or STUDENT_SPECS[size], cfg, act=act, dropout=dropout, anchored=anchored)
 
     factory.__name__ = f"lrstudent{size}"
     factory.__doc__ = (
         f"Native {size}x{size} px student (ArcFace-112 aligned face degraded to {size} px by "
-        "lrface.face.degrade). Args: embedding_size, act ('prelu'|'relu'), dropout, spec."
+        "lrface.face.degrade). Args: embedding_size, act ('prelu'|'relu'), dropout, spec, anchored."
     )
     return factory
 

@@ -1,7 +1,7 @@
 """The tap vocabulary shared by every model, its shape metadata, and adapters sized from it.
 
 Every :class:`~lrface.models.base.FaceModel` names the tensors of ``forward_features(x)`` with
-one vocabulary (DESIGN convention 13), in this order:
+one vocabulary (docs/design.md, convention 13), in this order:
 
 ``stem``
     the first feature map, after the stem convolutions (and any stem residual blocks).

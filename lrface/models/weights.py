@@ -170,10 +170,12 @@ def write_manifest_entry(folder: PathLike, name: str, meta: Dict[str, Any]) -> P
 
 def manifest_folders() -> List[Path]:
     """Folders whose manifests name loadable models: the package's, then ``$LRFACE_WEIGHTS``."""
+    from lrface.settings import user_weights_dir
+
     folders = [PACKAGE_WEIGHTS]
-    env = os.environ.get("LRFACE_WEIGHTS")
-    if env:
-        folders.append(Path(env).expanduser())
+    env = user_weights_dir()
+    if env is not None:
+        folders.append(env)
     return folders
 
 

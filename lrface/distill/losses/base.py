@@ -6,7 +6,7 @@ Every loss takes the same call, so a trainer never special-cases one::
 
 ``student``/``teacher``/``assistant`` are :class:`StreamOut` records (what one network
 produced for the batch); ``labels`` are identity labels ``(N,)`` (``-1`` = unlabelled);
-``index`` are dataset sample indices ``(N,)`` (DESIGN convention 14) that key memory banks.
+``index`` are dataset sample indices ``(N,)`` (docs/design.md, convention 14) that key memory banks.
 ``total`` is a scalar tensor and ``terms`` maps a term name to its *detached* value; the terms
 of one loss sum to its total.
 
@@ -59,6 +59,8 @@ class LossContext:
         num_classes: number of training identities (identity/margin losses).
         centroids: ``(K, teacher_dim)`` L2-normalised class centroids of the teacher's
             embeddings on the training set (logit KD).
+        teacher_mean: ``(teacher_dim,)`` the mean raw teacher embedding on the training set
+            (losses that compare embeddings relative to it, ``mimic`` with ``center``).
     """
 
     student_dim: Optional[int] = None
@@ -70,6 +72,7 @@ class LossContext:
     num_samples: Optional[int] = None
     num_classes: Optional[int] = None
     centroids: Optional[Tensor] = None
+    teacher_mean: Optional[Tensor] = None
 
     def for_assistant(self) -> "LossContext":
         """The context for training the assistant against the teacher (assistant as student)."""

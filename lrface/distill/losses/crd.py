@@ -3,7 +3,7 @@ Distillation" (ICLR 2020).
 
 Embed heads ``g_s: D_s -> 128``, ``g_t: D_t -> 128`` (linear, then L2 norm, Sec. 3.4) map
 both streams into a shared space. Two memory banks of size ``num_samples`` (keyed by the
-dataset ``index``, DESIGN convention 14) keep momentum averages of the student and teacher
+dataset ``index``, docs/design.md convention 14) keep momentum averages of the student and teacher
 embeddings (momentum 0.5, as CRD's code).
 
 Where we had to choose: instead of CRD's NCE estimate (Eq. 18-19, positives drawn from the

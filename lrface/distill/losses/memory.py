@@ -1,4 +1,4 @@
-"""Momentum memory bank keyed by dataset sample index (DESIGN convention 14).
+"""Momentum memory bank keyed by dataset sample index (docs/design.md, convention 14).
 
 As in the memory of Wu et al. (CVPR 2018) and CRD (Tian et al., ICLR 2020): slot ``i`` holds a
 running, L2-normalised average of the vectors seen for sample ``i``:

@@ -31,7 +31,7 @@ import numpy as np
 from lrface.errors import DatasetLayoutError
 from lrface.face.degrade import degrade as _degrade
 from lrface.face.degrade import get_preset
-from lrface.paths import data_root
+from lrface.settings import data_root
 from lrface.registry import Registry
 
 #: ``embed_fn(faces_uint8_NHWC_RGB, res_or_None) -> (N, D) embeddings``
@@ -165,6 +165,24 @@ class Protocol:
 
     name: str = ""
     dataset: str = ""
+    #: the cross-resolution modes this protocol runs; the first is its default
+    modes: Tuple[str, ...] = MODES
+
+    def resolve_mode(self, mode: Optional[str], res: Any = None) -> str:
+        """``mode``, or this protocol's default (its first mode; ``"hr-hr"`` without ``res``
+        where it runs that), checked against :attr:`modes`."""
+        if mode is None:
+            mode = "hr-hr" if res is None and "hr-hr" in self.modes else self.modes[0]
+        if mode not in self.modes:
+            raise ValueError(f"unknown mode {mode!r} for {self.name}; valid: {', '.join(self.modes)}")
+        return mode
+
+    @classmethod
+    def options(cls) -> Tuple[str, ...]:
+        """Keyword settings this protocol's constructor takes (what a command may pass on)."""
+        import inspect
+
+        return tuple(n for n in inspect.signature(cls.__init__).parameters if n != "self")
 
     def __init__(self, *, degrade: str = "area", flip: bool = False, seed: int = 0, batch_size: int = 256) -> None:
         get_preset(degrade)  # fail early on a typo, without touching any file
@@ -177,7 +195,9 @@ class Protocol:
         """Validate the dataset layout; raise :class:`DatasetLayoutError` if it is wrong."""
         raise NotImplementedError
 
-    def evaluate(self, embed_fn: EmbedFn, **kwargs: Any) -> Dict[str, Any]:  # pragma: no cover
+    def evaluate(self, embed_fn: EmbedFn, res: Any = None, mode: Optional[str] = None) -> Dict[str, Any]:  # pragma: no cover
+        """The one contract: embed with ``embed_fn`` at ``res`` in ``mode`` (one of :attr:`modes`,
+        ``None``: the default, see :meth:`resolve_mode`), return settings and metrics."""
         raise NotImplementedError
 
     def _embed(self, embed_fn: EmbedFn, faces: np.ndarray, res: Optional[int], keys: Any = None,

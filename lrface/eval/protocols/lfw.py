@@ -156,7 +156,7 @@ class LFWVerification(Protocol):
         pairs: pair-list file name inside ``root`` (or a path): ``"pairs.txt"`` (View 2,
             the benchmark) or ``"pairsDevTest.txt"`` (View 1, development).
         degrade: degradation preset for LR faces (default ``"area"``: exact box averaging,
-            cv2 INTER_AREA, as in the naive baseline of REFERENCES.md).
+            cv2 INTER_AREA, as in the naive baseline of docs/results.md).
         flip: flip-TTA (embedding of the mirrored face added before normalising).
         seed: degradation seed (only matters for random presets such as ``"surveillance"``).
         batch_size: faces per ``embed_fn`` call.
@@ -227,13 +227,13 @@ class LFWVerification(Protocol):
             self._faces, self.n_fallback = load_faces(paths, aligner=self.aligner)
         return self._faces
 
-    def evaluate(self, embed_fn: EmbedFn, res: Optional[int] = None, mode: str = "lr-lr") -> Dict[str, Any]:
+    def evaluate(self, embed_fn: EmbedFn, res: Optional[int] = None, mode: Optional[str] = None) -> Dict[str, Any]:
         """Run the protocol.
 
         Args:
             embed_fn: ``embed_fn(faces, res) -> (N, D)``; see :mod:`lrface.eval.protocols.base`.
             res: LR side in pixels (required unless ``mode == "hr-hr"``).
-            mode: ``"lr-lr"``, ``"hr-lr"`` or ``"hr-hr"``.
+            mode: ``"lr-lr"`` (default with ``res``), ``"hr-lr"`` or ``"hr-hr"`` (default without).
 
         Returns:
             Settings (``dataset``, ``protocol``, ``mode``, ``res``, ``degrade``, ``flip``,
@@ -241,6 +241,7 @@ class LFWVerification(Protocol):
             ``accuracy``, ``accuracy_std``, ``threshold``, ``accuracies`` (per fold),
             ``tar_at_far_1e-1`` / ``1e-2`` / ``1e-3``, ``auc``, ``eer``, ``eer_threshold``.
         """
+        mode = self.resolve_mode(mode, res)
         r = check_res_mode(res, mode, self.modes)
         pairs, _ = self.check()  # layout errors surface before any embedding work
         faces = self.faces()

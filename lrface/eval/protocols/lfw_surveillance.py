@@ -47,6 +47,7 @@ class LFWSurveillance(Protocol):
 
     name = "lfw-surveillance"
     dataset = "lfw"
+    modes = ("hr-lr",)  # a gallery of HR faces, probes at each distance
 
     def __init__(
         self,
@@ -104,8 +105,10 @@ class LFWSurveillance(Protocol):
         self._checked = (paths, labels, gallery)
         return self._checked
 
-    def evaluate(self, embed_fn: EmbedFn, res: Union[int, Sequence[int], None] = None) -> Dict[str, Any]:
-        """Run the protocol at ``res`` (an int or several; default: the configured distances).
+    def evaluate(self, embed_fn: EmbedFn, res: Union[int, Sequence[int], None] = None,
+                 mode: Optional[str] = None) -> Dict[str, Any]:
+        """Run the protocol at ``res`` (an int or several; default: the configured distances);
+        ``mode`` can only be ``"hr-lr"`` (the default).
 
         Returns:
             Settings (``mode`` is ``"hr-lr"``; ``res`` the list of sizes), ``n_gallery``,
@@ -113,6 +116,7 @@ class LFWSurveillance(Protocol):
             ``cmc_{r}px`` (list, length ``max_rank``). With a single size, also plain
             ``rank1``, ``rank5`` and ``cmc``.
         """
+        self.resolve_mode(mode, res if res is not None else self.distances)
         sizes = self.distances if res is None else as_tuple(res)
         if not sizes or min(sizes) < 1:
             raise ValueError(f"res must be positive pixel sizes, got {res!r}")

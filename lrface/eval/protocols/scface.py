@@ -191,7 +191,7 @@ class SCface(Protocol):
             ``n_align_fallback``) and ``rank1``, ``rank5``, ``cmc`` over all probes plus
             ``rank1_d1`` ... ``rank1_d3``, ``rank5_d*``, ``cmc_d*`` per distance.
         """
-        mode = mode or ("hr-hr" if res is None else "hr-lr")
+        mode = self.resolve_mode(mode, res)
         r = check_res_mode(res, mode, self.modes)
         _, _, table, _ = self.check()
         gallery, probes = self._load()

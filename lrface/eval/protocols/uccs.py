@@ -182,7 +182,7 @@ class UCCSWatchlist(Protocol):
             ``rank5``, ``cmc`` over known probes; open set also ``dir_at_far_1e-1``,
             ``dir_at_far_1e-2`` (when unknown probes exist).
         """
-        mode = mode or ("hr-hr" if res is None else "hr-lr")
+        mode = self.resolve_mode(mode, res)
         r = check_res_mode(res, mode, self.modes)
         info = self.check()
         gallery, probes = self._load(info)
